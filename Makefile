@@ -1,0 +1,33 @@
+# warmrtc developer commands. `make test` is what CI runs (through .ci/run).
+PYTHON ?= python3
+CPP_SOURCES := $(wildcard cpp/*.cpp cpp/*.hpp)
+PY_SOURCES := python tests benchmarks
+
+.PHONY: install lint format test unit bench clean
+
+# Editable install: the native core is rebuilt into build/ (incrementally) on every install.
+install:
+	$(PYTHON) -m pip install -q --no-build-isolation -e '.[test]'
+
+lint:
+	$(PYTHON) -m ruff check $(PY_SOURCES)
+	$(PYTHON) -m ruff format --check $(PY_SOURCES)
+	clang-format --dry-run --Werror $(CPP_SOURCES)
+	$(PYTHON) -m mypy.stubtest warmrtc._core --allowlist tests/stubtest-allowlist.txt
+	$(PYTHON) -m mypy python/warmrtc
+
+format:
+	$(PYTHON) -m ruff format $(PY_SOURCES)
+	$(PYTHON) -m ruff check --fix $(PY_SOURCES)
+	clang-format -i $(CPP_SOURCES)
+
+unit: install
+	$(PYTHON) -m pytest -q tests
+
+test: install lint unit
+
+bench: install
+	$(PYTHON) benchmarks/capture.py
+
+clean:
+	rm -rf build dist wheelhouse .pytest_cache .ruff_cache .mypy_cache .hypothesis

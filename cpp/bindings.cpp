@@ -1,0 +1,280 @@
+// The native/Python boundary: translates Python objects to the core's types and back, and
+// releases the GIL around pixel work and FFI calls. No logic of its own lives here.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <array>
+#include <string>
+
+#include "convert.hpp"
+#include "ffi_request.hpp"
+#include "i420_buffer.hpp"
+#include "source_frame.hpp"
+#include "video_pipeline.hpp"
+
+namespace py = pybind11;
+using namespace warmrtc;
+
+namespace {
+
+constexpr int kMaxPlanes = 3;
+
+// Keeps the Python buffers alive (and pinned) while the core reads them without the GIL.
+struct HeldArrays {
+  std::array<py::buffer_info, kMaxPlanes> buffers;
+  std::array<py::object, kMaxPlanes> owners;
+  ArrayView views[kMaxPlanes];
+  int count = 0;
+};
+
+std::string type_name(py::handle obj) { return py::str(py::type::handle_of(obj).attr("__name__")); }
+
+// DLPack producers (torch, jax on CPU) and __array_interface__ objects get a zero-copy numpy view.
+py::object numpy_view(py::handle obj, const char* what) {
+  if (py::hasattr(obj, "__dlpack__")) {
+    return py::module_::import("numpy").attr("from_dlpack")(obj);
+  }
+  if (py::hasattr(obj, "__array_interface__") || py::hasattr(obj, "__array_struct__")) {
+    return py::module_::import("numpy").attr("asarray")(obj);
+  }
+  throw py::type_error(std::string(what) + " must be a numpy array or support the buffer " +
+                       "protocol, __array_interface__ or DLPack; got " + type_name(obj));
+}
+
+ElementType element_type(const py::buffer_info& info, const char* what) {
+  const std::string& f = info.format;
+  if (info.itemsize == 1 && (f == "B" || f == "c")) return ElementType::U8;
+  if (info.itemsize == 4 && (f == "f" || f == "<f" || f == "=f")) return ElementType::F32;
+  throw py::type_error(std::string(what) + " has element format '" + f + "' (" +
+                       std::to_string(info.itemsize) + " bytes); expected uint8 " +
+                       "(or float32 in [0, 1] for rgb24/bgr24)");
+}
+
+// Views `obj` as the next held array.
+void hold(py::handle obj, const char* what, bool writable, HeldArrays& held) {
+  const int i = held.count;
+  py::object owner = py::reinterpret_borrow<py::object>(obj);
+  if (!PyObject_CheckBuffer(obj.ptr())) owner = numpy_view(obj, what);
+  try {
+    held.buffers[i] = py::reinterpret_borrow<py::buffer>(owner).request(writable);
+  } catch (py::error_already_set& e) {
+    if (!e.matches(PyExc_BufferError)) throw;
+    throw py::value_error(std::string(what) +
+                          (writable ? " is read-only or not writable: " : ": ") +
+                          py::str(e.value()).cast<std::string>());
+  }
+  held.owners[i] = owner;
+  const py::buffer_info& info = held.buffers[i];
+  ArrayView v;
+  v.type = element_type(info, what);
+  if (info.ndim < 1 || info.ndim > 3) {
+    throw py::value_error(std::string(what) + " has " + std::to_string(info.ndim) +
+                          " dimensions; frames have 2 or 3");
+  }
+  v.data = static_cast<const uint8_t*>(info.ptr);
+  v.ndim = static_cast<int>(info.ndim);
+  for (int d = 0; d < v.ndim; ++d) {
+    v.shape[d] = info.shape[d];
+    v.strides[d] = info.strides[d];
+  }
+  held.views[i] = v;
+  held.count = i + 1;
+}
+
+// One array, or a tuple/list of planes.
+void collect_frame(py::handle frame, HeldArrays& held) {
+  if (py::isinstance<py::tuple>(frame) || py::isinstance<py::list>(frame)) {
+    auto planes = py::reinterpret_borrow<py::sequence>(frame);
+    if (planes.size() > kMaxPlanes || planes.size() == 0) {
+      throw py::value_error("frame is a sequence of " + std::to_string(planes.size()) +
+                            " planes; expected (y, u, v) or (y, uv)");
+    }
+    for (auto plane : planes) hold(plane, "plane", false, held);
+    return;
+  }
+  hold(frame, "frame", false, held);
+}
+
+std::pair<int, int> parse_size(py::handle size) {
+  auto wh = py::reinterpret_borrow<py::sequence>(size);
+  if (!py::isinstance<py::sequence>(size) || wh.size() != 2) {
+    throw py::value_error("size must be a (width, height) pair, got " +
+                          py::repr(size).cast<std::string>());
+  }
+  const int w = wh[0].cast<int>(), h = wh[1].cast<int>();
+  if (w <= 0 || h <= 0 || w > kMaxDimension || h > kMaxDimension) {
+    throw py::value_error("size (" + std::to_string(w) + ", " + std::to_string(h) +
+                          ") is out of range; each side must be 1.." +
+                          std::to_string(kMaxDimension));
+  }
+  return {w, h};
+}
+
+py::array to_i420(py::object frame, const std::string& fmt, py::object size, py::object out) {
+  const PixelFormat format = parse_pixel_format(fmt);
+  HeldArrays held;
+  collect_frame(frame, held);
+  const SourceFrame src = describe_frame(format, held.views, held.count);
+  auto [width, height] = size.is_none() ? std::pair{src.width, src.height} : parse_size(size);
+  const int rows = i420_rows(height), cols = i420_cols(width);
+
+  py::array result;
+  if (out.is_none()) {
+    result = py::array_t<uint8_t>({rows, cols});
+  } else {
+    result = py::reinterpret_borrow<py::array>(out);
+    if (!py::isinstance<py::array>(out)) {
+      throw py::type_error("out must be a numpy uint8 array, got " + type_name(out));
+    }
+    if (!result.dtype().is(py::dtype::of<uint8_t>())) {
+      throw py::type_error("out has dtype " + py::str(result.dtype()).cast<std::string>() +
+                           "; expected uint8");
+    }
+    if (!result.writeable()) throw py::value_error("out is read-only");
+    if (result.ndim() != 2 || result.shape(0) != rows || result.shape(1) != cols) {
+      throw py::value_error("out has shape " + py::str(result.attr("shape")).cast<std::string>() +
+                            "; a " + std::to_string(width) + "x" + std::to_string(height) +
+                            " I420 frame needs (" + std::to_string(rows) + ", " +
+                            std::to_string(cols) + ")");
+    }
+    if (!(result.flags() & py::array::c_style)) throw py::value_error("out must be C-contiguous");
+  }
+  const I420Planes dst = i420_layout(static_cast<uint8_t*>(result.mutable_data()), width, height);
+  {
+    py::gil_scoped_release release;
+    convert_to_i420(src, dst);
+  }
+  return result;
+}
+
+py::dict stats_dict(const GateStats& s) {
+  py::dict d;
+  d["captured"] = s.captured;
+  d["dropped_while_muted"] = s.dropped_while_muted;
+  d["dropped_closed"] = s.dropped_closed;
+  d["converted"] = s.converted;
+  d["rejected"] = s.rejected;
+  d["bytes_in"] = s.bytes_in;
+  return d;
+}
+
+int64_t timestamp_of(py::handle timestamp_us) {
+  if (timestamp_us.is_none()) return 0;  // livekit's default: the FFI stamps the frame itself
+  if (!PyLong_Check(timestamp_us.ptr())) {
+    throw py::type_error("timestamp_us must be an int (microseconds) or None, got " +
+                         type_name(timestamp_us));
+  }
+  return timestamp_us.cast<int64_t>();
+}
+
+class Pipeline {
+ public:
+  Pipeline(uint64_t source_handle, int width, int height, const std::string& fmt,
+           uintptr_t ffi_request, uintptr_t ffi_drop_handle, bool fused_packed)
+      : pipeline_(source_handle, checked_side(width, "width"), checked_side(height, "height"),
+                  parse_pixel_format(fmt),
+                  FfiFunctions{reinterpret_cast<FfiRequestFn>(ffi_request),
+                               reinterpret_cast<FfiDropHandleFn>(ffi_drop_handle)},
+                  fused_packed) {
+    if (ffi_request == 0 || ffi_drop_handle == 0) {
+      throw py::value_error("livekit FFI function addresses are missing");
+    }
+  }
+
+  bool capture(py::handle frame, py::handle timestamp_us) {
+    Gate& gate = pipeline_.gate();
+    if (gate.enter() != Gate::Verdict::Pass) return false;  // muted: no work at all
+    try {
+      const int64_t ts = timestamp_of(timestamp_us);
+      HeldArrays held;
+      collect_frame(frame, held);
+      const SourceFrame src = describe_frame(pipeline_.format(), held.views, held.count);
+      py::gil_scoped_release release;
+      return pipeline_.deliver(src, ts);
+    } catch (...) {
+      gate.rejected();
+      throw;
+    }
+  }
+
+  void mute() { pipeline_.gate().set_muted(true); }
+  void unmute() { pipeline_.gate().set_muted(false); }
+  bool muted() { return pipeline_.gate().muted(); }
+  void close() { pipeline_.gate().close(); }
+  bool closed() { return pipeline_.gate().closed(); }
+  py::dict stats() { return stats_dict(pipeline_.gate().stats()); }
+  int width() const { return pipeline_.width(); }
+  int height() const { return pipeline_.height(); }
+  std::string format() const { return pixel_format_name(pipeline_.format()); }
+
+ private:
+  static int checked_side(int side, const char* name) {
+    if (side <= 0 || side > kMaxDimension) {
+      throw py::value_error(std::string(name) + " " + std::to_string(side) +
+                            " is out of range 1.." + std::to_string(kMaxDimension));
+    }
+    return side;
+  }
+  VideoPipeline pipeline_;
+};
+
+py::bytes encode_capture_request_py(
+    uint64_t source_handle, uint32_t type, uint32_t width, uint32_t height, uint64_t data_ptr,
+    uint32_t stride, const std::vector<std::tuple<uint64_t, uint32_t, uint32_t>>& components,
+    int64_t timestamp_us, uint32_t rotation) {
+  if (components.size() > 3) throw py::value_error("at most 3 components");
+  FfiCaptureFrame f;
+  f.source_handle = source_handle;
+  f.type = static_cast<FfiBufferType>(type);
+  f.width = width;
+  f.height = height;
+  f.data_ptr = data_ptr;
+  f.stride = stride;
+  for (const auto& [ptr, s, size] : components) f.components[f.component_count++] = {ptr, s, size};
+  f.timestamp_us = timestamp_us;
+  f.rotation = rotation;
+  uint8_t out[kMaxCaptureRequestBytes];
+  const size_t n = encode_capture_request(f, out);
+  return py::bytes(reinterpret_cast<const char*>(out), n);
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "warmrtc native core: conversion to I420, the mute gate, and the livekit FFI hand-off";
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const FrameTypeError& e) {
+      PyErr_SetString(PyExc_TypeError, e.what());
+    }
+  });
+
+  m.def("to_i420", &to_i420, py::arg("frame"), py::arg("fmt"), py::kw_only(),
+        py::arg("size") = py::none(), py::arg("out") = py::none());
+  m.def(
+      "i420_shape",
+      [](int w, int h) {
+        return std::pair{i420_rows(h), i420_cols(w)};
+      },
+      py::arg("width"), py::arg("height"));
+  m.def("_encode_capture_request", &encode_capture_request_py, py::arg("source_handle"),
+        py::arg("type"), py::arg("width"), py::arg("height"), py::arg("data_ptr"),
+        py::arg("stride"), py::arg("components"), py::arg("timestamp_us"), py::arg("rotation"));
+
+  py::class_<Pipeline>(m, "Pipeline")
+      .def(py::init<uint64_t, int, int, const std::string&, uintptr_t, uintptr_t, bool>(),
+           py::arg("source_handle"), py::arg("width"), py::arg("height"), py::arg("fmt"),
+           py::arg("ffi_request"), py::arg("ffi_drop_handle"), py::arg("fused_packed") = false)
+      .def("capture", &Pipeline::capture, py::arg("frame"), py::arg("timestamp_us") = py::none())
+      .def("mute", &Pipeline::mute)
+      .def("unmute", &Pipeline::unmute)
+      .def_property_readonly("muted", &Pipeline::muted)
+      .def("_close_gate", &Pipeline::close)
+      .def_property_readonly("closed", &Pipeline::closed)
+      .def_property_readonly("stats", &Pipeline::stats)
+      .def_property_readonly("width", &Pipeline::width)
+      .def_property_readonly("height", &Pipeline::height)
+      .def_property_readonly("fmt", &Pipeline::format);
+}

@@ -1,0 +1,140 @@
+#include "convert.hpp"
+
+#include <libyuv/convert.h>
+#include <libyuv/scale.h>
+
+#include <cstring>
+#include <stdexcept>
+#include <vector>
+
+namespace warmrtc {
+namespace {
+
+using PackedToI420 = int (*)(const uint8_t*, int, uint8_t*, int, uint8_t*, int, uint8_t*, int, int,
+                             int);
+
+// libyuv names formats by their little-endian word, FFmpeg by memory order: "bgra" in memory is
+// libyuv's ARGB, and "bgr24" is libyuv's RGB24.
+PackedToI420 packed_converter(PixelFormat format) {
+  switch (format) {
+    case PixelFormat::RGB24: return libyuv::RAWToI420;
+    case PixelFormat::BGR24: return libyuv::RGB24ToI420;
+    case PixelFormat::RGBA: return libyuv::ABGRToI420;
+    case PixelFormat::BGRA: return libyuv::ARGBToI420;
+    case PixelFormat::ARGB: return libyuv::BGRAToI420;
+    case PixelFormat::ABGR: return libyuv::RGBAToI420;
+    case PixelFormat::YUYV: return libyuv::YUY2ToI420;
+    case PixelFormat::UYVY: return libyuv::UYVYToI420;
+    case PixelFormat::GRAY: return libyuv::I400ToI420;
+    default: return nullptr;
+  }
+}
+
+uint8_t to_byte(float x) {
+  float scaled = x * 255.0f + 0.5f;
+  scaled = scaled > 0.0f ? scaled : 0.0f;  // also maps NaN to 0
+  scaled = scaled < 255.0f ? scaled : 255.0f;
+  return static_cast<uint8_t>(scaled);
+}
+
+// Copies an arbitrarily strided (or float32) plane into contiguous bytes.
+Plane gather(const Plane& p, std::vector<uint8_t>& scratch) {
+  const size_t row_bytes = static_cast<size_t>(p.cols) * p.channels;
+  scratch.resize(row_bytes * p.rows);
+  for (int r = 0; r < p.rows; ++r) {
+    const uint8_t* row = p.data + p.row_stride * r;
+    uint8_t* out = scratch.data() + row_bytes * r;
+    if (p.type == ElementType::F32) {
+      for (int c = 0; c < p.cols; ++c) {
+        for (int k = 0; k < p.channels; ++k) {
+          float value;
+          const uint8_t* at = row + p.col_stride * c + p.channel_stride * k;
+          std::memcpy(&value, at, sizeof value);
+          *out++ = to_byte(value);
+        }
+      }
+    } else {
+      for (int c = 0; c < p.cols; ++c) {
+        for (int k = 0; k < p.channels; ++k) {
+          *out++ = row[p.col_stride * c + p.channel_stride * k];
+        }
+      }
+    }
+  }
+  Plane packed = p;
+  packed.data = scratch.data();
+  packed.row_stride = static_cast<int64_t>(row_bytes);
+  packed.col_stride = p.channels;
+  packed.channel_stride = 1;
+  packed.type = ElementType::U8;
+  return packed;
+}
+
+int stride_of(const Plane& p) { return static_cast<int>(p.row_stride); }
+
+void convert_same_size(const SourceFrame& f, const I420Planes& d) {
+  const Plane* p = f.planes;
+  int rc = 0;
+  switch (f.format) {
+    case PixelFormat::I420:
+      rc = libyuv::I420Copy(p[0].data, stride_of(p[0]), p[1].data, stride_of(p[1]), p[2].data,
+                            stride_of(p[2]), d.y, d.stride_y, d.u, d.stride_u, d.v, d.stride_v,
+                            f.width, f.height);
+      break;
+    case PixelFormat::NV12:
+      rc = libyuv::NV12ToI420(p[0].data, stride_of(p[0]), p[1].data, stride_of(p[1]), d.y,
+                              d.stride_y, d.u, d.stride_u, d.v, d.stride_v, f.width, f.height);
+      break;
+    case PixelFormat::NV21:
+      rc = libyuv::NV21ToI420(p[0].data, stride_of(p[0]), p[1].data, stride_of(p[1]), d.y,
+                              d.stride_y, d.u, d.stride_u, d.v, d.stride_v, f.width, f.height);
+      break;
+    default:
+      rc = packed_converter(f.format)(p[0].data, stride_of(p[0]), d.y, d.stride_y, d.u, d.stride_u,
+                                      d.v, d.stride_v, f.width, f.height);
+  }
+  if (rc != 0) {
+    throw std::invalid_argument(std::string("libyuv rejected the ") + pixel_format_name(f.format) +
+                                " frame");
+  }
+}
+
+}  // namespace
+
+SourceFrame packed_frame(const SourceFrame& src) {
+  thread_local std::vector<uint8_t> scratch[3];
+  SourceFrame out = src;
+  for (int i = 0; i < src.plane_count; ++i) {
+    if (!src.planes[i].packed()) out.planes[i] = gather(src.planes[i], scratch[i]);
+  }
+  return out;
+}
+
+void convert_to_i420(const SourceFrame& src, const I420Planes& dst) {
+  const SourceFrame f = packed_frame(src);
+  if (dst.width == f.width && dst.height == f.height) {
+    convert_same_size(f, dst);
+    return;
+  }
+  I420Planes from;
+  if (f.format == PixelFormat::I420) {
+    from.y = const_cast<uint8_t*>(f.planes[0].data);
+    from.u = const_cast<uint8_t*>(f.planes[1].data);
+    from.v = const_cast<uint8_t*>(f.planes[2].data);
+    from.stride_y = stride_of(f.planes[0]);
+    from.stride_u = stride_of(f.planes[1]);
+    from.stride_v = stride_of(f.planes[2]);
+  } else {
+    thread_local std::vector<uint8_t> unscaled;
+    unscaled.resize(i420_size(f.width, f.height));
+    from = i420_layout(unscaled.data(), f.width, f.height);
+    convert_same_size(f, from);
+  }
+  const int rc =
+      libyuv::I420Scale(from.y, from.stride_y, from.u, from.stride_u, from.v, from.stride_v,
+                        f.width, f.height, dst.y, dst.stride_y, dst.u, dst.stride_u, dst.v,
+                        dst.stride_v, dst.width, dst.height, libyuv::kFilterBilinear);
+  if (rc != 0) throw std::invalid_argument("libyuv could not scale the frame");
+}
+
+}  // namespace warmrtc

@@ -1,0 +1,18 @@
+// Conversion of any source frame to I420 with libyuv, scaling when the sizes differ.
+#pragma once
+
+#include "i420_buffer.hpp"
+#include "source_frame.hpp"
+
+namespace warmrtc {
+
+// Writes `src` into `dst`, scaling (bilinear) when dst is another size. Safe to call from many
+// threads at once: intermediate buffers are per thread and reused, so steady state allocates
+// nothing.
+void convert_to_i420(const SourceFrame& src, const I420Planes& dst);
+
+// A frame whose planes libyuv can read directly: bytes with contiguous pixels. Strided views
+// and float32 frames are gathered into per-thread scratch; packed frames come back unchanged.
+SourceFrame packed_frame(const SourceFrame& src);
+
+}  // namespace warmrtc

@@ -1,0 +1,54 @@
+// The mute gate: one atomic flag checked before any work, and the counters that prove it.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+namespace warmrtc {
+
+struct GateStats {
+  uint64_t captured, dropped_while_muted, dropped_closed, converted, rejected, bytes_in;
+};
+
+class Gate {
+ public:
+  enum class Verdict { Pass, Muted, Closed };
+
+  // Counts the call and says whether the frame may go on. Lock-free; any thread.
+  Verdict enter() {
+    captured_.fetch_add(1, std::memory_order_relaxed);
+    if (closed_.load(std::memory_order_acquire)) {
+      dropped_closed_.fetch_add(1, std::memory_order_relaxed);
+      return Verdict::Closed;
+    }
+    if (muted_.load(std::memory_order_acquire)) {
+      dropped_while_muted_.fetch_add(1, std::memory_order_relaxed);
+      return Verdict::Muted;
+    }
+    return Verdict::Pass;
+  }
+  void delivered(uint64_t bytes) {
+    converted_.fetch_add(1, std::memory_order_relaxed);
+    bytes_in_.fetch_add(bytes, std::memory_order_relaxed);
+  }
+  void rejected() { rejected_.fetch_add(1, std::memory_order_relaxed); }
+
+  void set_muted(bool muted) { muted_.store(muted, std::memory_order_release); }
+  bool muted() const { return muted_.load(std::memory_order_acquire); }
+  void close() { closed_.store(true, std::memory_order_release); }
+  bool closed() const { return closed_.load(std::memory_order_acquire); }
+
+  GateStats stats() const {
+    return {captured_.load(),       dropped_while_muted_.load(),
+            dropped_closed_.load(), converted_.load(),
+            rejected_.load(),       bytes_in_.load()};
+  }
+
+ private:
+  std::atomic<bool> muted_{false};
+  std::atomic<bool> closed_{false};
+  std::atomic<uint64_t> captured_{0}, dropped_while_muted_{0}, dropped_closed_{0}, converted_{0},
+      rejected_{0}, bytes_in_{0};
+};
+
+}  // namespace warmrtc

@@ -1,0 +1,105 @@
+#include "video_pipeline.hpp"
+
+#include <vector>
+
+#include "convert.hpp"
+#include "i420_buffer.hpp"
+
+namespace warmrtc {
+namespace {
+
+// The FFI types whose memory order matches ours exactly (livekit's RGB24 is R,G,B in memory).
+bool ffi_packed_type(PixelFormat format, FfiBufferType* type) {
+  switch (format) {
+    case PixelFormat::RGBA: *type = FfiBufferType::RGBA; return true;
+    case PixelFormat::BGRA: *type = FfiBufferType::BGRA; return true;
+    case PixelFormat::ARGB: *type = FfiBufferType::ARGB; return true;
+    case PixelFormat::ABGR: *type = FfiBufferType::ABGR; return true;
+    case PixelFormat::RGB24: *type = FfiBufferType::RGB24; return true;
+    default: return false;
+  }
+}
+
+FfiComponent component(const uint8_t* data, int stride, int rows) {
+  return {reinterpret_cast<uint64_t>(data), static_cast<uint32_t>(stride),
+          static_cast<uint32_t>(stride) * static_cast<uint32_t>(rows)};
+}
+
+}  // namespace
+
+VideoPipeline::VideoPipeline(uint64_t source_handle, int width, int height, PixelFormat format,
+                             FfiFunctions ffi, bool fused_packed)
+    : source_handle_(source_handle),
+      width_(width),
+      height_(height),
+      format_(format),
+      ffi_(ffi),
+      fused_packed_(fused_packed) {}
+
+bool VideoPipeline::fusable(const SourceFrame& f) const {
+  FfiBufferType type;
+  return fused_packed_ && f.width == width_ && f.height == height_ &&
+         ffi_packed_type(f.format, &type) && f.planes[0].packed();
+}
+
+bool VideoPipeline::deliver(const SourceFrame& frame, int64_t timestamp_us) {
+  const bool ok =
+      fusable(frame) ? send_packed(frame, timestamp_us) : send_i420(frame, timestamp_us);
+  if (ok) {
+    gate_.delivered(frame.bytes());
+  } else {
+    gate_.rejected();
+  }
+  return ok;
+}
+
+bool VideoPipeline::send_packed(const SourceFrame& f, int64_t timestamp_us) {
+  FfiCaptureFrame req;
+  ffi_packed_type(f.format, &req.type);
+  req.source_handle = source_handle_;
+  req.width = static_cast<uint32_t>(f.width);
+  req.height = static_cast<uint32_t>(f.height);
+  req.data_ptr = reinterpret_cast<uint64_t>(f.planes[0].data);
+  req.stride = static_cast<uint32_t>(f.planes[0].row_stride);
+  req.components[0] = component(f.planes[0].data, static_cast<int>(req.stride), f.height);
+  req.component_count = 1;
+  req.timestamp_us = timestamp_us;
+  return ffi_capture(ffi_, req);
+}
+
+bool VideoPipeline::send_i420(const SourceFrame& frame, int64_t timestamp_us) {
+  I420Planes planes;
+  const bool zero_copy = frame.format == PixelFormat::I420 && frame.width == width_ &&
+                         frame.height == height_ && frame.planes[0].packed() &&
+                         frame.planes[1].packed() && frame.planes[2].packed();
+  if (zero_copy) {
+    // The FFI copies these planes into WebRTC's buffer: the one copy of the I420 path.
+    planes.y = const_cast<uint8_t*>(frame.planes[0].data);
+    planes.u = const_cast<uint8_t*>(frame.planes[1].data);
+    planes.v = const_cast<uint8_t*>(frame.planes[2].data);
+    planes.stride_y = static_cast<int>(frame.planes[0].row_stride);
+    planes.stride_u = static_cast<int>(frame.planes[1].row_stride);
+    planes.stride_v = static_cast<int>(frame.planes[2].row_stride);
+  } else {
+    // Reused per thread: the FFI is done with the pixels when ffi_capture returns.
+    thread_local std::vector<uint8_t> pooled;
+    pooled.resize(i420_size(width_, height_));
+    planes = i420_layout(pooled.data(), width_, height_);
+    convert_to_i420(frame, planes);
+  }
+  const int ch = chroma_size(height_);
+  FfiCaptureFrame req;
+  req.source_handle = source_handle_;
+  req.type = FfiBufferType::I420;
+  req.width = static_cast<uint32_t>(width_);
+  req.height = static_cast<uint32_t>(height_);
+  req.data_ptr = reinterpret_cast<uint64_t>(planes.y);
+  req.components[0] = component(planes.y, planes.stride_y, height_);
+  req.components[1] = component(planes.u, planes.stride_u, ch);
+  req.components[2] = component(planes.v, planes.stride_v, ch);
+  req.component_count = 3;
+  req.timestamp_us = timestamp_us;
+  return ffi_capture(ffi_, req);
+}
+
+}  // namespace warmrtc

@@ -1,0 +1,62 @@
+"""Type stubs for the native core (cpp/bindings.cpp)."""
+
+from typing import Any, TypedDict
+
+import numpy as np
+import numpy.typing as npt
+
+class PipelineStats(TypedDict):
+    captured: int
+    dropped_while_muted: int
+    dropped_closed: int
+    converted: int
+    rejected: int
+    bytes_in: int
+
+def to_i420(
+    frame: Any,
+    fmt: str,
+    *,
+    size: tuple[int, int] | None = None,
+    out: npt.NDArray[np.uint8] | None = None,
+) -> npt.NDArray[np.uint8]: ...
+def i420_shape(width: int, height: int) -> tuple[int, int]: ...
+def _encode_capture_request(
+    source_handle: int,
+    type: int,
+    width: int,
+    height: int,
+    data_ptr: int,
+    stride: int,
+    components: list[tuple[int, int, int]],
+    timestamp_us: int,
+    rotation: int,
+) -> bytes: ...
+
+class Pipeline:
+    def __init__(
+        self,
+        source_handle: int,
+        width: int,
+        height: int,
+        fmt: str,
+        ffi_request: int,
+        ffi_drop_handle: int,
+        fused_packed: bool = False,
+    ) -> None: ...
+    def capture(self, frame: Any, timestamp_us: int | None = None) -> bool: ...
+    def mute(self) -> None: ...
+    def unmute(self) -> None: ...
+    @property
+    def muted(self) -> bool: ...
+    def _close_gate(self) -> None: ...
+    @property
+    def closed(self) -> bool: ...
+    @property
+    def stats(self) -> PipelineStats: ...
+    @property
+    def width(self) -> int: ...
+    @property
+    def height(self) -> int: ...
+    @property
+    def fmt(self) -> str: ...

@@ -1,0 +1,72 @@
+"""VideoSource: a LiveKit video source fed by the native pipeline (gate -> convert -> FFI)."""
+
+from __future__ import annotations
+
+import ctypes
+
+from livekit import rtc
+from livekit.rtc._ffi_client import FfiClient
+
+from ._core import Pipeline
+
+
+def _ffi_function_addresses() -> tuple[int, int]:
+    """Addresses of livekit_ffi_request / livekit_ffi_drop_handle in the SDK's loaded library.
+
+    Taken from the SDK's own ctypes handle, so there is one copy of the library and one FFI
+    server in the process.
+    """
+    lib = FfiClient.instance._ffi_lib
+    request = ctypes.cast(lib.livekit_ffi_request, ctypes.c_void_p).value
+    drop = ctypes.cast(lib.livekit_ffi_drop_handle, ctypes.c_void_p).value
+    if not request or not drop:
+        raise RuntimeError("the livekit FFI library does not export livekit_ffi_request")
+    return request, drop
+
+
+class VideoSource(Pipeline):
+    """A video source for a realtime session, safe to feed from any thread.
+
+    ``capture(frame)`` takes frames in ``fmt`` (see :func:`warmrtc.to_i420` for the layouts),
+    scales them to ``width`` x ``height`` when their size differs, and hands them to WebRTC with
+    the GIL released. It returns True when the frame was handed on, and False when it was
+    dropped: while muted (checked first, in microseconds, before any work) or after
+    :meth:`close`. Bad frames raise ``ValueError``/``TypeError`` naming the problem.
+
+    ``mute()``/``unmute()`` flip the native gate alone; a session's ``mute()`` flips the gate
+    and the published LiveKit track together.
+    """
+
+    def __init__(
+        self, width: int, height: int, fmt: str = "bgr24", fps: float = 30, *, _fused: bool = False
+    ) -> None:
+        if not fps > 0:
+            raise ValueError(f"fps must be positive, got {fps!r}")
+        request, drop = _ffi_function_addresses()
+        rtc_source = rtc.VideoSource(width, height) if 0 < width and 0 < height else None
+        handle = rtc_source._ffi_handle.handle if rtc_source is not None else 0
+        try:
+            Pipeline.__init__(self, handle, width, height, fmt, request, drop, _fused)
+        except BaseException:
+            if rtc_source is not None:
+                rtc_source._ffi_handle.dispose()
+            raise
+        assert rtc_source is not None  # the pipeline rejects sizes that made no source
+        self._rtc_source = rtc_source
+        self.fps = float(fps)
+
+    @property
+    def rtc_source(self) -> rtc.VideoSource:
+        """The underlying ``livekit.rtc.VideoSource``, for publishing a track."""
+        return self._rtc_source
+
+    def close(self) -> None:
+        """Stops the source: later ``capture()`` calls return False. Idempotent."""
+        if self.closed:
+            return
+        self._close_gate()
+        self._rtc_source._ffi_handle.dispose()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "muted" if self.muted else "live"
+        return f"VideoSource({self.width}x{self.height}, fmt={self.fmt!r}, {state})"
