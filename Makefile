@@ -3,7 +3,7 @@ PYTHON ?= python3
 CPP_SOURCES := $(wildcard cpp/*.cpp cpp/*.hpp)
 PY_SOURCES := python tests benchmarks
 
-.PHONY: install lint format test unit bench clean
+.PHONY: install lint format test unit e2e bench stack clean
 
 # Editable install: the native core is rebuilt into build/ (incrementally) on every install.
 install:
@@ -21,10 +21,16 @@ format:
 	$(PYTHON) -m ruff check --fix $(PY_SOURCES)
 	clang-format -i $(CPP_SOURCES)
 
+# Unit tests alone (no network namespace needed).
 unit: install
-	$(PYTHON) -m pytest -q tests
+	$(PYTHON) -m pytest -q tests --ignore=tests/e2e
 
-test: install lint unit
+# The whole suite, inside the local stack's network namespace (needs root; see README).
+test: install lint stack
+	scripts/livekit-server run -- $(PYTHON) -m pytest -q -rA tests
+
+stack:
+	scripts/livekit-server install
 
 bench: install
 	$(PYTHON) benchmarks/capture.py

@@ -1,0 +1,76 @@
+"""python -m warmrtc.emulator: run the local realtime service until interrupted."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+
+from .server import EmulatorConfig, serve
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m warmrtc.emulator",
+        description="Emulated Decart realtime service backed by a real LiveKit server.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--port", type=int, default=8788, help="port to listen on (0: any free)")
+    p.add_argument(
+        "--livekit-url",
+        default=os.environ.get("WARMRTC_LIVEKIT_URL"),
+        help="LiveKit server URL (default: $WARMRTC_LIVEKIT_URL)",
+    )
+    p.add_argument("--livekit-key", default=os.environ.get("WARMRTC_LIVEKIT_KEY", "devkey"))
+    p.add_argument("--livekit-secret", default=os.environ.get("WARMRTC_LIVEKIT_SECRET", "secret"))
+    p.add_argument(
+        "--api-key",
+        action="append",
+        default=[],
+        dest="api_keys",
+        help="an accepted API key (repeatable)",
+    )
+    p.add_argument(
+        "--queue-positions",
+        type=int,
+        default=0,
+        help="queue_position messages to send before the room info",
+    )
+    p.add_argument("--log-level", default="WARNING")
+    args = p.parse_args(argv)
+    if not args.livekit_url:
+        p.error("--livekit-url is required (or set WARMRTC_LIVEKIT_URL)")
+    if not args.api_keys:
+        p.error("give at least one --api-key")
+    return args
+
+
+async def run(args: argparse.Namespace) -> None:
+    config = EmulatorConfig(
+        livekit_url=args.livekit_url,
+        livekit_key=args.livekit_key,
+        livekit_secret=args.livekit_secret,
+        api_keys=frozenset(args.api_keys),
+        queue_positions=args.queue_positions,
+    )
+    _emulator, runner = await serve(config, args.host, args.port)
+    port = runner.addresses[0][1]
+    print(f"emulator ready ws://{args.host}:{port}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await runner.cleanup()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+    asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""End-to-end fixtures: the real livekit-server (started by scripts/livekit-server in a network
+namespace) and the emulator, started here as a subprocess the way users start it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+API_KEY = "e2e-key"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not os.environ.get("WARMRTC_LIVEKIT_URL") and any("e2e" in i.nodeid for i in items):
+        raise pytest.UsageError(
+            "end-to-end tests run inside the local stack's network namespace: "
+            "scripts/livekit-server run -- python -m pytest tests/e2e (as root), or make test"
+        )
+
+
+@pytest.fixture(scope="session")
+def livekit_url() -> str:
+    return os.environ["WARMRTC_LIVEKIT_URL"]
+
+
+@pytest.fixture(scope="session")
+def emulator_url() -> Iterator[str]:
+    host = os.environ["WARMRTC_NETNS_HOST"]
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "warmrtc.emulator",
+            "--host",
+            host,
+            "--port",
+            "0",
+            "--api-key",
+            API_KEY,
+            "--queue-positions",
+            "1",
+            "--log-level",
+            "INFO",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    ready = threading.Event()
+    lines: list[str] = []
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line.rstrip())
+            if line.startswith("emulator ready "):
+                ready.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    if not ready.wait(20):
+        proc.kill()
+        pytest.fail("emulator did not start:\n" + "\n".join(lines[-30:]))
+    url = next(line for line in lines if line.startswith("emulator ready ")).split()[-1]
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("emulator did not stop on SIGTERM")
+    finally:
+        reader.join(5)
+        assert proc.stdout is not None
+        proc.stdout.close()
+    assert proc.returncode == 0, "\n".join(lines[-30:])

@@ -1,0 +1,101 @@
+"""The emulator's control channel, walked by a raw websocket client."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+
+import aiohttp
+from conftest import API_KEY
+from control import http_url, open_control, receive, receive_type, sessions
+
+
+def test_handshake_acks_and_errors(emulator_url: str) -> None:
+    async def walk() -> None:
+        async with aiohttp.ClientSession() as http:
+            ws = await open_control(http, emulator_url, API_KEY)
+            await ws.send_json({"type": "livekit_join"})
+            assert (await receive(ws)) == {"type": "queue_position", "position": 1, "queue_size": 1}
+            info = await receive_type(ws, "livekit_room_info", timeout=20)
+            assert set(info) == {"type", "livekit_url", "token", "room_name", "session_id"}
+            assert info["livekit_url"].startswith("ws://")
+
+            await ws.send_json({"type": "prompt", "prompt": "a cat", "enhance_prompt": True})
+            assert await receive(ws) == {"type": "prompt_ack", "prompt": "a cat", "success": True}
+            await ws.send_json({"type": "prompt", "prompt": ""})
+            ack = await receive(ws)
+            assert ack["type"] == "prompt_ack" and ack["success"] is False and ack["error"]
+
+            # Passthrough, as the official Python SDK sends it without an initial state.
+            await ws.send_json({"type": "set_image", "image_data": None, "prompt": None})
+            assert await receive(ws) == {"type": "set_image_ack", "success": True}
+            image = base64.b64encode(b"\x89PNG fake but valid base64").decode()
+            await ws.send_json({"type": "set_image", "image_data": image, "prompt": "x"})
+            assert (await receive(ws))["success"] is True
+            await ws.send_json({"type": "set_image", "image_ref": "ref-1"})
+            assert (await receive(ws))["success"] is True
+            await ws.send_json({"type": "set_image", "image_data": "not base64!!"})
+            ack = await receive(ws)
+            assert ack["success"] is False and "base64" in ack["error"]
+
+            await ws.send_str("{not json")
+            assert "malformed JSON" in (await receive(ws))["error"]
+            await ws.send_json({"type": "teleport"})
+            assert "unknown message type 'teleport'" in (await receive(ws))["error"]
+            await ws.send_json(["not", "an", "object"])
+            assert (await receive(ws))["type"] == "error"
+            await ws.send_str('{"type": "prompt", "prompt": "' + "a" * (9 * 1024 * 1024) + '"}')
+            assert "over" in (await receive(ws))["error"]
+
+            # Still serving this session and the others.
+            await ws.send_json({"type": "prompt", "prompt": "still here"})
+            assert (await receive(ws))["success"] is True
+            report = (await sessions(http, emulator_url))[info["session_id"]]
+            assert report["model"] == "lucy-2.6"
+            assert report["frames_received"] == 0 and report["billed_seconds"] == 0
+            await ws.close()
+
+    asyncio.run(asyncio.wait_for(walk(), 60))
+
+
+def test_join_forms_of_other_sdks(emulator_url: str) -> None:
+    async def walk() -> None:
+        async with aiohttp.ClientSession() as http:
+            for join_message in (
+                {"type": "livekit_join", "initial_state": None},
+                {"type": "livekit_join", "passthrough": True, "client_capabilities": {}},
+                {
+                    "type": "livekit_join",
+                    "initial_state": {
+                        "type": "prompt",
+                        "prompt": "mobile",
+                        "enhance_prompt": False,
+                    },
+                },
+            ):
+                ws = await open_control(http, emulator_url, API_KEY)
+                await ws.send_json(join_message)
+                await receive_type(ws, "livekit_room_info", timeout=20)
+                if join_message.get("initial_state"):
+                    assert (await receive(ws))["prompt"] == "mobile"
+                await ws.send_json({"type": "livekit_join"})
+                assert "already" in (await receive(ws))["error"]
+                await ws.close()
+
+    asyncio.run(asyncio.wait_for(walk(), 60))
+
+
+def test_wrong_key_and_unknown_model_are_refused(emulator_url: str) -> None:
+    async def walk() -> None:
+        async with aiohttp.ClientSession() as http:
+            ws = await open_control(http, emulator_url, "wrong-key")
+            assert await receive(ws) == {"type": "error", "error": "Invalid API key"}
+            assert (await ws.receive()).type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+            ws = await open_control(http, emulator_url, API_KEY, model="lucy-9000")
+            assert "Unknown model" in (await receive(ws))["error"]
+            assert (await ws.receive()).type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+            url = http_url(emulator_url) + "/watch-stream/nope"
+            async with http.post(url, headers={"x-api-key": "wrong"}) as response:
+                assert response.status == 401
+
+    asyncio.run(asyncio.wait_for(walk(), 30))
