@@ -148,6 +148,27 @@ py::array to_i420(py::object frame, const std::string& fmt, py::object size, py:
   return result;
 }
 
+py::array from_i420(py::object frame, const std::string& fmt) {
+  const PixelFormat format = parse_pixel_format(fmt);
+  HeldArrays held;
+  collect_frame(frame, held);
+  const SourceFrame src = describe_frame(PixelFormat::I420, held.views, held.count);
+  const int channels = packed_channels(format);
+  if (channels < 1 || format == PixelFormat::YUYV || format == PixelFormat::UYVY) {
+    throw py::value_error(std::string("frames can be written as rgb24, bgr24, rgba, bgra, argb, ") +
+                          "abgr or gray, not " + fmt);
+  }
+  py::array result = format == PixelFormat::GRAY
+                         ? py::array_t<uint8_t>({src.height, src.width})
+                         : py::array_t<uint8_t>({src.height, src.width, channels});
+  auto* dst = static_cast<uint8_t*>(result.mutable_data());
+  {
+    py::gil_scoped_release release;
+    convert_from_i420(src, format, dst, src.width * channels);
+  }
+  return result;
+}
+
 py::dict stats_dict(const GateStats& s) {
   py::dict d;
   d["captured"] = s.captured;
@@ -253,6 +274,7 @@ PYBIND11_MODULE(_core, m) {
 
   m.def("to_i420", &to_i420, py::arg("frame"), py::arg("fmt"), py::kw_only(),
         py::arg("size") = py::none(), py::arg("out") = py::none());
+  m.def("from_i420", &from_i420, py::arg("frame"), py::arg("fmt"));
   m.def(
       "i420_shape",
       [](int w, int h) {

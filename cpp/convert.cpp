@@ -1,6 +1,8 @@
 #include "convert.hpp"
 
 #include <libyuv/convert.h>
+#include <libyuv/convert_argb.h>
+#include <libyuv/planar_functions.h>
 #include <libyuv/scale.h>
 
 #include <cstring>
@@ -26,6 +28,22 @@ PackedToI420 packed_converter(PixelFormat format) {
     case PixelFormat::YUYV: return libyuv::YUY2ToI420;
     case PixelFormat::UYVY: return libyuv::UYVYToI420;
     case PixelFormat::GRAY: return libyuv::I400ToI420;
+    default: return nullptr;
+  }
+}
+
+using I420ToPacked = int (*)(const uint8_t*, int, const uint8_t*, int, const uint8_t*, int,
+                             uint8_t*, int, int, int);
+
+// The inverse table, in the same naming: "bgr24" out is libyuv's RGB24, "argb" is its BGRA.
+I420ToPacked packed_writer(PixelFormat format) {
+  switch (format) {
+    case PixelFormat::RGB24: return libyuv::I420ToRAW;
+    case PixelFormat::BGR24: return libyuv::I420ToRGB24;
+    case PixelFormat::RGBA: return libyuv::I420ToABGR;
+    case PixelFormat::BGRA: return libyuv::I420ToARGB;
+    case PixelFormat::ARGB: return libyuv::I420ToBGRA;
+    case PixelFormat::ABGR: return libyuv::I420ToRGBA;
     default: return nullptr;
   }
 }
@@ -135,6 +153,25 @@ void convert_to_i420(const SourceFrame& src, const I420Planes& dst) {
                         f.width, f.height, dst.y, dst.stride_y, dst.u, dst.stride_u, dst.v,
                         dst.stride_v, dst.width, dst.height, libyuv::kFilterBilinear);
   if (rc != 0) throw std::invalid_argument("libyuv could not scale the frame");
+}
+
+void convert_from_i420(const SourceFrame& src, PixelFormat format, uint8_t* dst, int dst_stride) {
+  if (src.format != PixelFormat::I420) {
+    throw std::invalid_argument("convert_from_i420 takes an i420 frame");
+  }
+  const SourceFrame f = packed_frame(src);
+  const Plane* p = f.planes;
+  int rc = 0;
+  if (format == PixelFormat::GRAY) {
+    libyuv::CopyPlane(p[0].data, stride_of(p[0]), dst, dst_stride, f.width, f.height);
+  } else if (I420ToPacked writer = packed_writer(format)) {
+    rc = writer(p[0].data, stride_of(p[0]), p[1].data, stride_of(p[1]), p[2].data, stride_of(p[2]),
+                dst, dst_stride, f.width, f.height);
+  } else {
+    throw std::invalid_argument(std::string("frames can be written as rgb24, bgr24, rgba, bgra, ") +
+                                "argb, abgr or gray, not " + pixel_format_name(format));
+  }
+  if (rc != 0) throw std::invalid_argument("libyuv could not convert the i420 frame");
 }
 
 }  // namespace warmrtc

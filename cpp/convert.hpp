@@ -11,6 +11,10 @@ namespace warmrtc {
 // nothing.
 void convert_to_i420(const SourceFrame& src, const I420Planes& dst);
 
+// Writes the I420 frame `src` as packed `format` pixels (rgb24 ... abgr, gray) into `dst`,
+// whose rows are `dst_stride` bytes apart. Throws std::invalid_argument for planar formats.
+void convert_from_i420(const SourceFrame& src, PixelFormat format, uint8_t* dst, int dst_stride);
+
 // A frame whose planes libyuv can read directly: bytes with contiguous pixels. Strided views
 // and float32 frames are gathered into per-thread scratch; packed frames come back unchanged.
 SourceFrame packed_frame(const SourceFrame& src);

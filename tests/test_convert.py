@@ -208,3 +208,37 @@ def test_out_is_written_and_returned() -> None:
     result = warmrtc.to_i420(frame, "bgr24", out=out)
     assert result is out
     np.testing.assert_array_equal(out, warmrtc.to_i420(frame, "bgr24"))
+
+
+@pytest.mark.parametrize("fmt", ["rgba", "bgra", "argb", "rgb24"])
+@pytest.mark.parametrize(("width", "height"), [(64, 48), (33, 17)])
+def test_from_i420_matches_livekit(fmt: str, width: int, height: int) -> None:
+    from livekit import rtc
+    from livekit.rtc._proto import video_frame_pb2 as proto
+
+    rng = np.random.default_rng(21)
+    cw, ch = (width + 1) // 2, (height + 1) // 2
+    y = rng.integers(0, 256, (height, width), dtype=np.uint8)
+    u = rng.integers(0, 256, (ch, cw), dtype=np.uint8)
+    v = rng.integers(0, 256, (ch, cw), dtype=np.uint8)
+    data = y.tobytes() + u.tobytes() + v.tobytes()
+    kind = LIVEKIT_TWIN[fmt][0]
+    theirs = rtc.VideoFrame(width, height, proto.I420, data).convert(kind)
+    channels = 3 if fmt == "rgb24" else 4
+    ref = np.frombuffer(bytes(theirs.data), np.uint8).reshape(height, width, channels)
+    ours = warmrtc.from_i420((y, u, v), fmt)
+    assert np.abs(ours.astype(int) - ref.astype(int)).max() <= 1
+
+
+def test_from_i420_orders_and_round_trip() -> None:
+    frame = solid_frame("bgr24", (250, 128, 10), 16, 8)  # r, g, b
+    i420 = warmrtc.to_i420(frame, "bgr24")
+    expected = {"bgr24": (10, 128, 250), "rgb24": (250, 128, 10), "rgba": (250, 128, 10, 255)}
+    expected |= {"bgra": (10, 128, 250, 255), "argb": (255, 250, 128, 10)}
+    expected |= {"abgr": (255, 10, 128, 250)}
+    for fmt, pixel in expected.items():
+        got = warmrtc.from_i420(i420, fmt)[3, 3].astype(int)
+        assert np.abs(got - np.array(pixel)).max() <= 3, (fmt, got)
+    assert warmrtc.from_i420(i420, "gray").shape == (8, 16)
+    with pytest.raises(ValueError, match="nv12"):
+        warmrtc.from_i420(i420, "nv12")

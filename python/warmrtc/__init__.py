@@ -4,14 +4,38 @@ The native core converts frames to I420 (libyuv), gates them with an atomic mute
 them to LiveKit's FFI with the GIL released.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-from ._core import i420_shape, to_i420
+from ._core import from_i420, i420_shape, to_i420
+from ._version import __version__
+from .blocking import BlockingSession, connect_blocking
+from .errors import (
+    AuthenticationError,
+    ConnectionLostError,
+    ConnectTimeoutError,
+    ModelError,
+    ProtocolError,
+    RejectedError,
+    SessionClosedError,
+    WarmrtcError,
+)
+from .session import Session, connect
 from .source import VideoSource
 
-try:
-    __version__ = version("warmrtc")
-except PackageNotFoundError:  # running from a source tree without an install
-    __version__ = "0.0.0"
-
-__all__ = ["VideoSource", "__version__", "i420_shape", "to_i420"]
+__all__ = [
+    "AuthenticationError",
+    "BlockingSession",
+    "ConnectTimeoutError",
+    "ConnectionLostError",
+    "ModelError",
+    "ProtocolError",
+    "RejectedError",
+    "Session",
+    "SessionClosedError",
+    "VideoSource",
+    "WarmrtcError",
+    "__version__",
+    "connect",
+    "connect_blocking",
+    "from_i420",
+    "i420_shape",
+    "to_i420",
+]

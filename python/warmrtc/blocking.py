@@ -1,0 +1,133 @@
+"""connect_blocking(): the session API for plain threads (an OpenCV loop, a robot's control loop).
+
+The session lives on a private event loop in a daemon thread; every method here blocks the
+calling thread until that loop has done the work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from collections.abc import Coroutine, Iterator
+from typing import Any, TypeVar
+
+import numpy as np
+
+from .session import ImageInput, Session, State, connect
+
+T = TypeVar("T")
+_END = object()
+
+
+class _LoopThread:
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self.loop.run_forever, name="warmrtc-loop", daemon=True
+        )
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        if not self._thread.is_alive():
+            self.loop.close()
+
+
+class BlockingSession:
+    """A :class:`Session` driven from ordinary threads. Use it as a context manager."""
+
+    def __init__(self, session: Session, runner: _LoopThread) -> None:
+        self._session = session
+        self._runner = runner
+
+    @property
+    def state(self) -> State:
+        return self._session.state
+
+    @property
+    def muted(self) -> bool:
+        return self._session.muted
+
+    @property
+    def billed_seconds(self) -> int:
+        return self._session.billed_seconds
+
+    @property
+    def session_id(self) -> str | None:
+        return self._session.session_id
+
+    def mute(self) -> None:
+        self._session.mute()
+
+    def unmute(self) -> None:
+        self._session.unmute()
+
+    def set_prompt(self, text: str, enhance: bool = True, *, timeout: float = 15) -> None:
+        self._runner.run(self._session.set_prompt(text, enhance, timeout=timeout))
+
+    def set_image(
+        self, image: ImageInput | None, prompt: str | None = None, *, timeout: float = 30
+    ) -> None:
+        self._runner.run(self._session.set_image(image, prompt, timeout=timeout))
+
+    def frames(self, timeout: float | None = None) -> Iterator[np.ndarray]:
+        """Generated frames until the session ends; ``timeout`` bounds the wait for each one."""
+        frames: queue.Queue[Any] = queue.Queue(maxsize=4)
+
+        async def pump() -> None:
+            try:
+                async for frame in self._session.frames():
+                    if frames.full():
+                        frames.get_nowait()
+                    frames.put(frame)
+            finally:
+                frames.put(_END)
+
+        task = asyncio.run_coroutine_threadsafe(pump(), self._runner.loop)
+        try:
+            while True:
+                item = frames.get(timeout=timeout)
+                if item is _END:
+                    return
+                yield item
+        finally:
+            task.cancel()
+
+    def disconnect(self) -> None:
+        """Disconnects and stops the private loop. Idempotent."""
+        if self._runner.loop.is_closed():
+            return
+        self._runner.run(self._session.disconnect())
+        self._runner.stop()
+
+    def __enter__(self) -> BlockingSession:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.disconnect()
+
+    def __repr__(self) -> str:
+        return f"Blocking{self._session!r}"
+
+
+def connect_blocking(*args: Any, **kwargs: Any) -> BlockingSession:
+    """:func:`warmrtc.connect` for plain threads: same arguments, returns a BlockingSession.
+
+    Callbacks (``on_frame``, ``on_state``) run on the session's private loop thread.
+    """
+    runner = _LoopThread()
+    try:
+        session = runner.run(_connect_coro(*args, **kwargs))
+    except BaseException:
+        runner.stop()
+        raise
+    return BlockingSession(session, runner)
+
+
+async def _connect_coro(*args: Any, **kwargs: Any) -> Session:
+    return await connect(*args, **kwargs)
