@@ -3,7 +3,7 @@ PYTHON ?= python3
 CPP_SOURCES := $(wildcard cpp/*.cpp cpp/*.hpp)
 PY_SOURCES := python tests benchmarks
 
-.PHONY: install lint format test unit e2e bench stack clean
+.PHONY: install lint format test unit bench demo stack clean
 
 # Editable install: the native core is rebuilt into build/ (incrementally) on every install.
 install:
@@ -32,8 +32,14 @@ test: install lint stack
 stack:
 	scripts/livekit-server install
 
-bench: install
+bench: install stack
 	$(PYTHON) benchmarks/capture.py
+	scripts/livekit-server run -- $(PYTHON) benchmarks/warm_start.py
+
+# The demo on the local stack (needs root for the namespace); with DECART_API_KEY set, run
+# `warmrtc demo` directly to use the real service.
+demo: install stack
+	scripts/livekit-server run -- $(PYTHON) -m warmrtc.cli demo $(DEMO_ARGS)
 
 clean:
 	rm -rf build dist wheelhouse .pytest_cache .ruff_cache .mypy_cache .hypothesis

@@ -1,0 +1,90 @@
+"""Cold start vs warm start on the local stack, median of N runs each.
+
+Cold: connect() -> first generated frame, capturing from the start.
+Warm: a session connected with start_muted=True; unmute() -> first generated frame.
+
+Run inside the stack: scripts/livekit-server run -- python benchmarks/warm_start.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import threading
+import time
+
+import warmrtc
+from warmrtc.demo import moving_pattern
+from warmrtc.local_service import LocalService
+
+WIDTH, HEIGHT = 640, 360
+
+
+class Camera(threading.Thread):
+    def __init__(self, source: warmrtc.VideoSource) -> None:
+        super().__init__(daemon=True)
+        self.source = source
+        self.stop = threading.Event()
+        # Camera-like content. Random noise would make the first keyframe huge, and its
+        # transfer at the starting bandwidth estimate (seconds) would dominate both starts.
+        self.frames = moving_pattern(WIDTH, HEIGHT)
+
+    def run(self) -> None:
+        deadline = time.monotonic() + 60
+        for frame in self.frames:
+            if self.stop.is_set() or time.monotonic() > deadline:
+                return
+            self.source.capture(frame)
+            self.stop.wait(1 / 60)
+
+
+async def first_frame_after(start_muted: bool, base_url: str, api_key: str) -> float:
+    source = warmrtc.VideoSource(WIDTH, HEIGHT, "bgr24", fps=30)
+    arrived = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    camera = Camera(source)
+    camera.start()
+    try:
+        start = time.monotonic()
+        session = await warmrtc.connect(
+            source,
+            api_key=api_key,
+            base_url=base_url,
+            start_muted=start_muted,
+            on_frame=lambda _f: loop.call_soon_threadsafe(arrived.set),
+        )
+        if start_muted:
+            await asyncio.sleep(1.0)  # warm and idle, as an app waiting for Start
+            start = time.monotonic()
+            session.unmute()
+        await asyncio.wait_for(arrived.wait(), 20)
+        elapsed = time.monotonic() - start
+        await session.disconnect()
+        return elapsed
+    finally:
+        camera.stop.set()
+        camera.join(2)
+        source.close()
+
+
+async def main(runs: int) -> None:
+    with LocalService() as (base_url, api_key):
+        cold, warm = [], []
+        for _ in range(runs):  # interleaved, so drift on a shared machine hits both alike
+            cold.append(await first_frame_after(False, base_url, api_key))
+            warm.append(await first_frame_after(True, base_url, api_key))
+    c, w = statistics.median(cold), statistics.median(warm)
+    print(f"{'start':6} {'median ms':>10} {'min ms':>8} {'max ms':>8}   (n = {runs} each)")
+    for name, values in (("cold", cold), ("warm", warm)):
+        print(
+            f"{name:6} {statistics.median(values) * 1000:10.0f} {min(values) * 1000:8.0f} "
+            f"{max(values) * 1000:8.0f}"
+        )
+    print(f"warm / cold = {w / c:.3f}   (target <= 0.25, and warm <= 150 ms)")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=10)
+    asyncio.run(main(max(parser.parse_args().runs, 10)))

@@ -1,0 +1,205 @@
+"""warmrtc demo: warm a session, go live, pause, resume, and print the timeline.
+
+Against the local stack by default (no DECART_API_KEY set: an embedded emulator), or the real
+service when DECART_API_KEY is set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from .local_service import LocalService
+from .session import connect
+from .source import VideoSource
+
+
+def moving_pattern(width: int, height: int) -> Iterator[np.ndarray]:
+    """Colour bars sliding sideways with a bouncing white square: visibly alive."""
+    bars = np.zeros((height, width, 3), np.uint8)
+    colours = [
+        (255, 255, 255),
+        (0, 255, 255),
+        (255, 255, 0),
+        (0, 255, 0),
+        (255, 0, 255),
+        (0, 0, 255),
+        (255, 0, 0),
+        (0, 0, 0),
+    ]
+    for i, colour in enumerate(colours):
+        bars[:, i * width // 8 : (i + 1) * width // 8] = colour
+    n = 0
+    while True:
+        frame = np.roll(bars, n * 4, axis=1)
+        x = (n * 7) % max(width - 40, 1)
+        y = abs((n * 5) % (2 * max(height - 40, 1)) - max(height - 40, 1))
+        frame[y : y + 40, x : x + 40] = 255
+        n += 1
+        yield frame
+
+
+def video_frames(path: str, width: int, height: int) -> Iterator[np.ndarray]:
+    import cv2  # optional: only for --input
+
+    capture = cv2.VideoCapture(int(path) if path.isdigit() else path)
+    if not capture.isOpened():
+        raise SystemExit(f"cannot open --input {path!r}")
+    while True:
+        ok, frame = capture.read()
+        if not ok:  # loop a file
+            capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            ok, frame = capture.read()
+            if not ok:
+                raise SystemExit(f"--input {path!r} gives no frames")
+        yield cv2.resize(frame, (width, height))
+
+
+class Camera(threading.Thread):
+    def __init__(self, source: VideoSource, frames: Iterator[np.ndarray], fps: float) -> None:
+        super().__init__(daemon=True, name="demo-camera")
+        self.source, self.frames, self.fps = source, frames, fps
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        for frame in self.frames:
+            if self.stop.is_set():
+                return
+            self.source.capture(frame)
+            self.stop.wait(1 / self.fps)
+
+
+class OutputVideo:
+    """An .mp4 of the generated frames, at the size of the first one (the received simulcast
+    layer can change size while bandwidth ramps up; later frames are resized to match)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.frames = 0
+        self._writer: Any = None
+        self._size: tuple[int, int] = (0, 0)
+
+    def write(self, frame: np.ndarray) -> None:
+        import cv2  # optional: only for --output
+
+        size = (frame.shape[1], frame.shape[0])
+        if self._writer is None:
+            self._size = size
+            self._writer = cv2.VideoWriter(self.path, cv2.VideoWriter.fourcc(*"mp4v"), 30, size)
+            if not self._writer.isOpened():
+                raise SystemExit(f"cannot write --output {self.path!r} (mp4v)")
+        if size != self._size:
+            frame = cv2.resize(frame, self._size)
+        self._writer.write(frame)
+        self.frames += 1
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+
+
+def service_report(base_url: str, session_id: str | None) -> dict[str, Any] | None:
+    url = base_url.replace("ws://", "http://", 1).replace("wss://", "https://", 1) + "/sessions"
+    with contextlib.suppress(OSError, ValueError):
+        with urllib.request.urlopen(url, timeout=2) as response:
+            for entry in json.load(response):
+                if entry["session_id"] == session_id:
+                    return dict(entry)
+    return None
+
+
+async def run_demo(args: argparse.Namespace, base_url: str | None, api_key: str | None) -> None:
+    width, height = args.size
+    source = VideoSource(width, height, "bgr24", fps=args.fps)
+    frames = (
+        video_frames(args.input, width, height) if args.input else moving_pattern(width, height)
+    )
+    writer = OutputVideo(args.output) if args.output else None
+    first_frame: list[float] = []
+
+    def on_frame(frame: np.ndarray) -> None:
+        if not first_frame:
+            first_frame.append(time.monotonic())
+        if writer is not None:
+            writer.write(frame)
+
+    camera = Camera(source, frames, args.fps)
+    camera.start()
+    t0 = time.monotonic()
+    session = await connect(
+        source,
+        args.model,
+        api_key=api_key,
+        base_url=base_url,
+        prompt=args.prompt,
+        start_muted=True,
+        on_frame=on_frame,
+    )
+    connected = time.monotonic()
+    print(f"connected (warm, muted) in {connected - t0:.2f} s; session {session.session_id}")
+    await asyncio.sleep(args.warm)
+    sent_warm = source.stats["converted"]
+    seen = service_report(session._url, session.session_id) if base_url else None
+    print(
+        f"warm idle {args.warm:.1f} s: frames sent {sent_warm}, frames the model received "
+        f"{seen['frames_received'] if seen else 'n/a'}, billed {session.billed_seconds} s"
+    )
+    unmuted = time.monotonic()
+    session.unmute()
+    async with asyncio.timeout(10):
+        while not first_frame:
+            await asyncio.sleep(0.005)
+    print(f"unmute -> first generated frame: {(first_frame[0] - unmuted) * 1000:.0f} ms")
+    await asyncio.sleep(args.live)
+    session.mute()
+    print(f"live {args.live:.1f} s, now paused")
+    await asyncio.sleep(args.pause)
+    session.unmute()
+    print(f"paused {args.pause:.1f} s, resumed")
+    await asyncio.sleep(args.live)
+    session.mute()
+    await asyncio.sleep(1.5)  # let the last billing tick arrive
+    billed = session.billed_seconds
+    await session.disconnect()
+    camera.stop.set()
+    camera.join(2)
+    source.close()
+    if writer is not None:
+        writer.close()
+        print(f"wrote {writer.frames} generated frames to {args.output}")
+    print(
+        f"billed seconds: {billed} (live {2 * args.live:.1f} s of "
+        f"{time.monotonic() - connected:.1f} s connected)"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="warmrtc demo", description=__doc__)
+    p.add_argument("--model", default="lucy-2.6")
+    p.add_argument("--prompt", default="an oil painting")
+    p.add_argument("--input", help="a video file or a webcam index (default: a moving pattern)")
+    p.add_argument("--output", help="write the generated video to this .mp4")
+    p.add_argument("--size", type=int, nargs=2, default=(640, 360), metavar=("W", "H"))
+    p.add_argument("--fps", type=float, default=30)
+    p.add_argument("--warm", type=float, default=3.0, help="seconds to stay warm before Start")
+    p.add_argument("--live", type=float, default=3.0, help="seconds live, before and after pause")
+    p.add_argument("--pause", type=float, default=2.0)
+    args = p.parse_args(argv)
+    api_key = os.environ.get("DECART_API_KEY")
+    if api_key:
+        print("using the realtime service (DECART_API_KEY is set)")
+        asyncio.run(run_demo(args, None, api_key))
+        return
+    print("using the local stack (set DECART_API_KEY to use the real service)")
+    with LocalService() as (base_url, local_key):
+        asyncio.run(run_demo(args, base_url, local_key))

@@ -1,0 +1,68 @@
+"""Starts the emulator as a child process: the local service the demo and benchmarks use."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from types import TracebackType
+
+
+class LocalService:
+    """``with LocalService() as (base_url, api_key):`` runs ``python -m warmrtc.emulator``.
+
+    Needs a LiveKit server: ``WARMRTC_LIVEKIT_URL`` (set inside ``scripts/livekit-server run``)
+    and binds to ``WARMRTC_NETNS_HOST``.
+    """
+
+    def __init__(self) -> None:
+        url = os.environ.get("WARMRTC_LIVEKIT_URL")
+        if not url:
+            raise RuntimeError(
+                "no local LiveKit server: run inside `scripts/livekit-server run -- ...` "
+                "(as `make demo` does), or set DECART_API_KEY to use the real service"
+            )
+        self.api_key = "local-" + secrets.token_hex(8)
+        host = os.environ.get("WARMRTC_NETNS_HOST", "127.0.0.1")
+        self._proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "warmrtc.emulator",
+                "--host",
+                host,
+                "--port",
+                "0",
+                "--livekit-url",
+                url,
+                "--api-key",
+                self.api_key,
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self._proc.stdout is not None
+        line = self._proc.stdout.readline()
+        if not line.startswith("emulator ready "):
+            self.close()
+            raise RuntimeError(f"the emulator did not start: {line.strip()!r}")
+        self.base_url = line.split()[-1]
+
+    def close(self) -> None:
+        self._proc.terminate()
+        try:
+            self._proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait(5)
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
+
+    def __enter__(self) -> tuple[str, str]:
+        return self.base_url, self.api_key
+
+    def __exit__(
+        self, _t: type[BaseException] | None, _e: BaseException | None, _tb: TracebackType | None
+    ) -> None:
+        self.close()
