@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -87,7 +88,7 @@ class ControlChannel:
             ) from None
         except aiohttp.ClientError as e:
             await self._http.close()
-            raise ConnectionLostError(f"cannot open the control channel: {e}") from None
+            raise ConnectionLostError(f"cannot open the control channel: {_redact(e)}") from None
         self._reader = asyncio.get_running_loop().create_task(self._read())
 
     async def join(self, timeout: float) -> RoomInfo:
@@ -208,6 +209,11 @@ class ControlChannel:
                 future.set_exception(error)
                 future.exception()  # retrieved: a request nobody awaits any more stays quiet
         self._on_closed(error)
+
+
+def _redact(error: BaseException) -> str:
+    # aiohttp's handshake errors quote the whole URL, and the protocol puts the key in it.
+    return re.sub(r"api_key=[^&'\"\s]*", "api_key=***", str(error))
 
 
 def _resolve(future: asyncio.Future[None], ack: dict[str, Any]) -> None:
