@@ -20,7 +20,7 @@ from typing import Any, Literal
 import numpy as np
 from livekit import rtc
 
-from ._core import from_i420
+from ._core import from_i420, to_i420
 from ._version import __version__ as _version
 from .errors import (
     ConnectionLostError,
@@ -72,8 +72,6 @@ def _generated_array(frame: rtc.VideoFrame, output_format: str) -> np.ndarray:
     u = data[w * h : w * h + cw * ch].reshape(ch, cw)
     v = data[w * h + cw * ch : w * h + 2 * cw * ch].reshape(ch, cw)
     if output_format == "i420":
-        from ._core import to_i420
-
         return to_i420((y, u, v), "i420")
     return from_i420((y, u, v), output_format)
 
@@ -123,6 +121,7 @@ class Session:
         self._room: rtc.Room | None = None
         self._track: rtc.LocalVideoTrack | None = None
         self._readers: set[asyncio.Task[None]] = set()
+        self._attached: set[str] = set()  # sids of output tracks with a reader
         self._queues: set[asyncio.Queue[np.ndarray | None]] = set()
         self._reconnect_task: asyncio.Task[None] | None = None
         self._closing = False
@@ -256,8 +255,9 @@ class Session:
         # The model's output track can be re-published: attach a reader on every subscribe.
         if not participant.identity.startswith(INFERENCE_IDENTITY_PREFIX):
             return
-        if track.kind != rtc.TrackKind.KIND_VIDEO:
+        if track.kind != rtc.TrackKind.KIND_VIDEO or track.sid in self._attached:
             return
+        self._attached.add(track.sid)
         task = self._loop.create_task(self._read_generated(track))
         self._readers.add(task)
         task.add_done_callback(self._readers.discard)
@@ -355,6 +355,7 @@ class Session:
         for task in list(self._readers):
             task.cancel()
         await asyncio.gather(*self._readers, return_exceptions=True)
+        self._attached.clear()
         if self._room is not None:
             room, self._room = self._room, None
             room.off("disconnected", self._room_disconnected)

@@ -98,6 +98,9 @@ def test_warm_live_pause_resume_is_billed_for_live_seconds_only(emulator_url: st
                 first = generated[0][0] - unmuted_at
                 print(f"\nunmute -> first generated frame: {first * 1000:.0f} ms")
                 assert generated[-1][1].shape == (720, 1280, 3)
+                # One reader per output track: never more frames than the model's 30 fps.
+                live_frames = sum(1 for t, _ in generated if t >= unmuted_at)
+                assert live_frames <= 5 * 30 * 1.2, live_frames
                 b, g, r = np.median(generated[-1][1].reshape(-1, 3), axis=0)
                 assert abs(b - (255 - 40)) < 20 and abs(g - (255 - 160)) < 20, (b, g, r)
                 assert session.state == "generating"
