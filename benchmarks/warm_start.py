@@ -11,39 +11,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import threading
 import time
 
 import warmrtc
-from warmrtc.demo import moving_pattern
+from warmrtc.demo import Camera, moving_pattern
 from warmrtc.local_service import LocalService
 
 WIDTH, HEIGHT = 640, 360
-
-
-class Camera(threading.Thread):
-    def __init__(self, source: warmrtc.VideoSource) -> None:
-        super().__init__(daemon=True)
-        self.source = source
-        self.stop = threading.Event()
-        # Camera-like content. Random noise would make the first keyframe huge, and its
-        # transfer at the starting bandwidth estimate (seconds) would dominate both starts.
-        self.frames = moving_pattern(WIDTH, HEIGHT)
-
-    def run(self) -> None:
-        deadline = time.monotonic() + 60
-        for frame in self.frames:
-            if self.stop.is_set() or time.monotonic() > deadline:
-                return
-            self.source.capture(frame)
-            self.stop.wait(1 / 60)
 
 
 async def first_frame_after(start_muted: bool, base_url: str, api_key: str) -> float:
     source = warmrtc.VideoSource(WIDTH, HEIGHT, "bgr24", fps=30)
     arrived = asyncio.Event()
     loop = asyncio.get_running_loop()
-    camera = Camera(source)
+    # Camera-like content. Random noise would make the first keyframe huge, and its transfer
+    # at the starting bandwidth estimate (seconds) would dominate both starts.
+    camera = Camera(source, moving_pattern(WIDTH, HEIGHT), fps=60, max_seconds=60)
     camera.start()
     try:
         start = time.monotonic()

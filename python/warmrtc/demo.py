@@ -66,14 +66,23 @@ def video_frames(path: str, width: int, height: int) -> Iterator[np.ndarray]:
 
 
 class Camera(threading.Thread):
-    def __init__(self, source: VideoSource, frames: Iterator[np.ndarray], fps: float) -> None:
-        super().__init__(daemon=True, name="demo-camera")
+    """A capture thread feeding `source` at `fps` until stopped or `max_seconds` pass."""
+
+    def __init__(
+        self,
+        source: VideoSource,
+        frames: Iterator[np.ndarray],
+        fps: float,
+        max_seconds: float = 3600,
+    ) -> None:
+        super().__init__(daemon=True, name="warmrtc-camera")
         self.source, self.frames, self.fps = source, frames, fps
+        self.deadline = time.monotonic() + max_seconds
         self.stop = threading.Event()
 
     def run(self) -> None:
         for frame in self.frames:
-            if self.stop.is_set():
+            if self.stop.is_set() or time.monotonic() > self.deadline:
                 return
             self.source.capture(frame)
             self.stop.wait(1 / self.fps)

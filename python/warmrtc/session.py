@@ -29,6 +29,7 @@ from .errors import (
     WarmrtcError,
 )
 from .models import INFERENCE_IDENTITY_PREFIX, REALTIME_MODELS, RealtimeModel
+from .rtc_frame import i420_planes
 from .signaling import DEFAULT_BASE_URL, ControlChannel, RoomInfo, stream_url
 from .source import VideoSource
 
@@ -65,15 +66,10 @@ def _encode_image(image: ImageInput) -> str:
 
 
 def _generated_array(frame: rtc.VideoFrame, output_format: str) -> np.ndarray:
-    w, h = frame.width, frame.height
-    cw, ch = (w + 1) // 2, (h + 1) // 2
-    data = np.frombuffer(frame.data, np.uint8)
-    y = data[: w * h].reshape(h, w)
-    u = data[w * h : w * h + cw * ch].reshape(ch, cw)
-    v = data[w * h + cw * ch : w * h + 2 * cw * ch].reshape(ch, cw)
+    planes = i420_planes(frame)
     if output_format == "i420":
-        return to_i420((y, u, v), "i420")
-    return from_i420((y, u, v), output_format)
+        return to_i420(planes, "i420")
+    return from_i420(planes, output_format)
 
 
 class Session:
@@ -276,9 +272,7 @@ class Session:
 
     def _control_event(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
-        if kind == "generation_tick":
-            self._billed_seconds = int(message.get("seconds", self._billed_seconds))
-        elif kind == "generation_ended":
+        if kind in ("generation_tick", "generation_ended"):
             self._billed_seconds = int(message.get("seconds", self._billed_seconds))
 
     def _channel_lost(self, error: WarmrtcError) -> None:

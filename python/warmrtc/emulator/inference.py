@@ -19,6 +19,7 @@ from livekit import rtc
 
 from .._core import i420_shape, to_i420
 from ..models import RealtimeModel
+from ..rtc_frame import i420_planes
 from ..source import VideoSource
 
 log = logging.getLogger("warmrtc.emulator")
@@ -87,14 +88,8 @@ class InferenceParticipant:
             await stream.aclose()
 
     def _emit(self, frame: rtc.VideoFrame) -> None:
-        w, h = frame.width, frame.height
-        cw, ch = (w + 1) // 2, (h + 1) // 2
-        data = np.frombuffer(frame.data, np.uint8)
-        y = data[: w * h].reshape(h, w)
-        u = data[w * h : w * h + cw * ch].reshape(ch, cw)
-        v = data[w * h + cw * ch : w * h + 2 * cw * ch].reshape(ch, cw)
         size = (self._model.width, self._model.height)
-        to_i420((y, u, v), "i420", size=size, out=self._out)
+        to_i420(i420_planes(frame), "i420", size=size, out=self._out)
         np.subtract(255, self._out, out=self._out)
         if not self._generating and self._track is not None:
             self._generating = True
