@@ -3,7 +3,7 @@ PYTHON ?= python3
 CPP_SOURCES := $(wildcard cpp/*.cpp cpp/*.hpp)
 PY_SOURCES := python tests benchmarks
 
-.PHONY: install lint format test unit bench demo stack clean
+.PHONY: install lint format test unit wheel bench demo stack clean
 
 # Editable install: the native core is rebuilt into build/ (incrementally) on every install.
 install:
@@ -13,6 +13,7 @@ lint:
 	$(PYTHON) -m ruff check $(PY_SOURCES)
 	$(PYTHON) -m ruff format --check $(PY_SOURCES)
 	clang-format --dry-run --Werror $(CPP_SOURCES)
+	shellcheck -S warning scripts/livekit-server scripts/libyuv-source scripts/check-wheel .ci/run
 	$(PYTHON) -m mypy.stubtest warmrtc._core --allowlist tests/stubtest-allowlist.txt
 	$(PYTHON) -m mypy python/warmrtc
 
@@ -32,6 +33,10 @@ test: install lint stack
 stack:
 	scripts/livekit-server install
 
+# Release artifacts as the wheels workflow builds them, checked: see scripts/check-wheel.
+wheel:
+	PYTHON=$(PYTHON) scripts/check-wheel
+
 bench: install stack
 	$(PYTHON) benchmarks/capture.py
 	scripts/livekit-server run -- $(PYTHON) benchmarks/warm_start.py
@@ -42,4 +47,4 @@ demo: install stack
 	scripts/livekit-server run -- $(PYTHON) -m warmrtc.cli demo $(DEMO_ARGS)
 
 clean:
-	rm -rf build dist wheelhouse .pytest_cache .ruff_cache .mypy_cache .hypothesis
+	rm -rf build dist wheelhouse .cache/wheel-venv .pytest_cache .ruff_cache .mypy_cache .hypothesis
