@@ -6,31 +6,37 @@ them to LiveKit's FFI with the GIL released.
 
 from ._core import from_i420, i420_shape, to_i420
 from ._version import __version__
-from .blocking import BlockingSession, connect_blocking
+from .blocking import BlockingSession, BlockingWarmPool, connect_blocking
 from .errors import (
     AuthenticationError,
     ConnectionLostError,
     ConnectTimeoutError,
     ModelError,
+    PoolTimeoutError,
     ProtocolError,
     RejectedError,
     SessionClosedError,
     WarmrtcError,
 )
+from .pool import PoolStats, WarmPool
 from .session import Session, connect
 from .source import VideoSource
 
 __all__ = [
     "AuthenticationError",
     "BlockingSession",
+    "BlockingWarmPool",
     "ConnectTimeoutError",
     "ConnectionLostError",
     "ModelError",
+    "PoolStats",
+    "PoolTimeoutError",
     "ProtocolError",
     "RejectedError",
     "Session",
     "SessionClosedError",
     "VideoSource",
+    "WarmPool",
     "WarmrtcError",
     "__version__",
     "connect",

@@ -10,11 +10,14 @@ import asyncio
 import queue
 import threading
 from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import numpy as np
 
+from .pool import PoolStats, WarmPool
 from .session import ImageInput, Session, State, connect
+from .source import VideoSource
 
 T = TypeVar("T")
 _END = object()
@@ -41,9 +44,10 @@ class _LoopThread:
 class BlockingSession:
     """A :class:`Session` driven from ordinary threads. Use it as a context manager."""
 
-    def __init__(self, session: Session, runner: _LoopThread) -> None:
+    def __init__(self, session: Session, runner: _LoopThread, *, owns_runner: bool = True) -> None:
         self._session = session
         self._runner = runner
+        self._owns_runner = owns_runner  # a pool's sessions share the pool's loop
 
     @property
     def state(self) -> State:
@@ -60,6 +64,10 @@ class BlockingSession:
     @property
     def session_id(self) -> str | None:
         return self._session.session_id
+
+    @property
+    def source(self) -> VideoSource:
+        return self._session.source
 
     def mute(self) -> None:
         self._session.mute()
@@ -103,7 +111,8 @@ class BlockingSession:
         if self._runner.loop.is_closed():
             return
         self._runner.run(self._session.disconnect())
-        self._runner.stop()
+        if self._owns_runner:
+            self._runner.stop()
 
     def __enter__(self) -> BlockingSession:
         return self
@@ -131,3 +140,51 @@ def connect_blocking(*args: Any, **kwargs: Any) -> BlockingSession:
 
 async def _connect_coro(*args: Any, **kwargs: Any) -> Session:
     return await connect(*args, **kwargs)
+
+
+class BlockingWarmPool:
+    """:class:`WarmPool` for plain threads: same arguments; use it as a context manager.
+
+    ``with pool.acquire() as session:`` hands out a :class:`BlockingSession`, warm and muted.
+    """
+
+    def __init__(self, size: int, **kwargs: Any) -> None:
+        self._runner = _LoopThread()
+        try:
+            self._pool = WarmPool(size, **kwargs)
+            self._runner.run(self._pool.start())
+        except BaseException:
+            self._runner.stop()
+            raise
+
+    @property
+    def stats(self) -> PoolStats:
+        return self._pool.stats
+
+    def wait_warm(self, timeout: float | None = None) -> None:
+        self._runner.run(self._pool.wait_warm(timeout))
+
+    @contextmanager
+    def acquire(self, timeout: float | None = None) -> Iterator[BlockingSession]:
+        taking = self._pool.acquire(timeout)
+        session = self._runner.run(taking.__aenter__())
+        try:
+            yield BlockingSession(session, self._runner, owns_runner=False)
+        finally:
+            self._runner.run(taking.__aexit__(None, None, None))
+
+    def close(self) -> None:
+        """Disconnects every session and stops the pool's loop. Idempotent."""
+        if self._runner.loop.is_closed():
+            return
+        self._runner.run(self._pool.close())
+        self._runner.stop()
+
+    def __enter__(self) -> BlockingWarmPool:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Blocking{self._pool!r}"

@@ -31,6 +31,10 @@ class ConnectTimeoutError(WarmrtcError, TimeoutError):
     """A step of connecting, or an acknowledgement, did not arrive in time."""
 
 
+class PoolTimeoutError(WarmrtcError, TimeoutError):
+    """WarmPool.acquire() found no warm session within its timeout."""
+
+
 class RejectedError(WarmrtcError):
     """The service acknowledged a prompt or image with success = false."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import secrets
 import subprocess
@@ -38,6 +39,8 @@ class LocalService:
                 url,
                 "--api-key",
                 self.api_key,
+                "--parent-pid",  # the emulator exits with us, even if we are killed
+                str(os.getpid()),
             ],
             stdout=subprocess.PIPE,
             text=True,
@@ -48,8 +51,17 @@ class LocalService:
             self.close()
             raise RuntimeError(f"the emulator did not start: {line.strip()!r}")
         self.base_url = line.split()[-1]
+        atexit.register(self.close)  # an app that exits without close() leaves no server
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
 
     def close(self) -> None:
+        """Stops the emulator. Idempotent."""
+        atexit.unregister(self.close)
+        if self._proc.poll() is not None:
+            return
         self._proc.terminate()
         try:
             self._proc.wait(10)

@@ -38,6 +38,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0,
         help="queue_position messages to send before the room info",
     )
+    p.add_argument(
+        "--parent-pid",
+        type=int,
+        default=None,
+        help="exit when this process is gone (so a crashed app leaves no emulator behind)",
+    )
     p.add_argument("--log-level", default="WARNING")
     args = p.parse_args(argv)
     if not args.livekit_url:
@@ -62,8 +68,21 @@ async def run(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    watcher = None
+    if args.parent_pid is not None:
+        watcher = loop.create_task(_watch_parent(args.parent_pid, stop))
     await stop.wait()
+    if watcher is not None:
+        watcher.cancel()
     await runner.cleanup()
+
+
+async def _watch_parent(pid: int, stop: asyncio.Event) -> None:
+    # Polling works on every OS, and catches a parent killed with SIGKILL too.
+    while os.getppid() == pid:
+        await asyncio.sleep(0.5)
+    logging.getLogger("warmrtc.emulator").warning("parent %d is gone; stopping", pid)
+    stop.set()
 
 
 def main(argv: list[str] | None = None) -> None:

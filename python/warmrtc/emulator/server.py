@@ -44,7 +44,9 @@ class Session:
     session_id: str
     model: RealtimeModel
     ws: web.WebSocketResponse
+    transport: asyncio.Transport | None = None
     room_name: str = ""
+    drop_on: str | None = None  # fault injection: drop the socket on this message type
     state: str = "waiting"  # waiting -> joined -> generating -> ended
     prompt: str | None = None
     meter: Meter = field(default_factory=Meter)
@@ -76,6 +78,7 @@ class Emulator:
         self.app.router.add_get(STREAM_PATH, self._stream)
         self.app.router.add_get("/sessions", self._sessions)
         self.app.router.add_post("/watch-stream/{room}", self._watch)
+        self.app.router.add_post("/sessions/{session_id}/drop", self._drop)
 
     def token(self, identity: str, room: str, *, can_publish: bool = True) -> str:
         grants = api.VideoGrants(
@@ -90,6 +93,22 @@ class Emulator:
 
     async def _sessions(self, _request: web.Request) -> web.Response:
         return web.json_response([s.report() for s in self.sessions.values()])
+
+    async def _drop(self, request: web.Request) -> web.Response:
+        """Fault injection: drops a session's websocket (no close frame), as a network would.
+
+        ``?on=prompt`` (or any message type) drops it when that message next arrives instead,
+        so the client has a request in flight.
+        """
+        session = self.sessions.get(request.match_info["session_id"])
+        if session is None or session.state == "ended":
+            return web.json_response({"error": "no such live session"}, status=404)
+        on = request.query.get("on")
+        if on:
+            session.drop_on = on
+        else:
+            _abort(session)
+        return web.json_response({"session_id": session.session_id, "drop_on": on})
 
     async def _watch(self, request: web.Request) -> web.Response:
         if request.headers.get("x-api-key") not in self.config.api_keys:
@@ -122,7 +141,9 @@ class Emulator:
             await _send(ws, {"type": "error", "error": f"Unknown model: {name!r}"})
             await ws.close(code=4004, message=b"unknown model")
             return ws
-        session = Session(session_id=secrets.token_hex(8), model=model, ws=ws)
+        session = Session(
+            session_id=secrets.token_hex(8), model=model, ws=ws, transport=request.transport
+        )
         self.sessions[session.session_id] = session
         log.info("session %s opened (model %s)", session.session_id, model.name)
         ticker = asyncio.create_task(self._send_ticks(session))
@@ -151,6 +172,12 @@ class Emulator:
             await _error(ws, "a message is a JSON object with a string 'type'")
             return
         kind = message["type"]
+        if kind == session.drop_on:
+            log.info(
+                "session %s: dropping the socket on %r (fault injection)", session.session_id, kind
+            )
+            _abort(session)
+            return
         if kind == "livekit_join":
             await self._join(session, message)
         elif kind == "prompt":
@@ -300,6 +327,11 @@ async def _send(ws: web.WebSocketResponse, message: dict[str, Any]) -> None:
         await ws.send_str(json.dumps(message))
     except ConnectionError:
         pass  # the client went away; the receive loop ends the session
+
+
+def _abort(session: Session) -> None:
+    if session.transport is not None:
+        session.transport.abort()
 
 
 async def _error(ws: web.WebSocketResponse, text: str) -> None:

@@ -1,0 +1,300 @@
+"""WarmPool: sessions kept connected and muted, so that every user's Start is instant.
+
+The pool keeps ``size`` sessions warm (``start_muted=True``: authenticated, in the room, the
+track published muted; nothing sent, nothing billed). ``acquire()`` hands the oldest one out at
+once and warms a replacement in the background; the session handed out is disconnected when
+the ``async with`` block ends. Warm sessions idle longer than ``max_idle`` are replaced before
+the service can expire them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import AuthenticationError, ModelError, PoolTimeoutError, WarmrtcError
+from .session import Session, connect
+from .source import VideoSource
+
+log = logging.getLogger("warmrtc")
+
+# Errors that another attempt cannot fix: the pool stops warming and acquire() raises them.
+FATAL_ERRORS = (AuthenticationError, ModelError)
+RETRY_DELAYS = (0.5, 1, 2, 4, 8)  # seconds between failed warm-ups, then 8 s on
+
+
+@dataclass(frozen=True)
+class PoolStats:
+    """A snapshot of a pool's counters."""
+
+    warm: int  # connected, muted and ready to hand out
+    in_use: int  # handed out and not yet released
+    warming: int  # being connected right now
+    replaced: int  # warm-ups started to replace a session handed out, expired or lost
+    failed: int  # warm-ups that failed
+
+
+@dataclass
+class _Warm:
+    session: Session
+    since: float
+
+
+class WarmPool:
+    """Keeps ``size`` pre-warmed sessions; ``async with pool.acquire() as session`` takes one.
+
+    ``connect_kwargs`` are :func:`warmrtc.connect`'s (``api_key``, ``base_url``, ``prompt``,
+    ``model``, ``on_frame``, ...); every session gets a :class:`VideoSource` of its own, made
+    with ``width``, ``height``, ``fmt`` and ``fps``: feed ``session.source`` after acquiring.
+    Use the pool as ``async with WarmPool(...) as pool`` (or call ``start()`` and ``close()``).
+    """
+
+    def __init__(
+        self,
+        size: int,
+        *,
+        width: int = 1280,
+        height: int = 720,
+        fmt: str = "bgr24",
+        fps: float = 30,
+        max_idle: float = 300,
+        acquire_timeout: float = 30,
+        **connect_kwargs: Any,
+    ) -> None:
+        if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+            raise ValueError(f"size must be a positive int, got {size!r}")
+        if not max_idle > 0:
+            raise ValueError(f"max_idle must be positive (seconds), got {max_idle!r}")
+        if not acquire_timeout >= 0:
+            raise ValueError(f"acquire_timeout must be >= 0 (seconds), got {acquire_timeout!r}")
+        for name in ("source", "start_muted"):
+            if name in connect_kwargs:
+                raise TypeError(f"WarmPool sets {name} itself; do not pass it")
+        # A bad size or format fails here, not in every background warm-up.
+        VideoSource(width, height, fmt, fps).close()
+        self.size = size
+        self.max_idle = float(max_idle)
+        self.acquire_timeout = float(acquire_timeout)
+        self._source_args = (width, height, fmt, fps)
+        self._connect_kwargs = connect_kwargs
+        self._warm: deque[_Warm] = deque()
+        self._in_use: set[Session] = set()
+        self._warmups: set[asyncio.Task[None]] = set()
+        self._retiring: set[asyncio.Task[None]] = set()  # disconnects in flight
+        self._changed: asyncio.Condition | None = None
+        self._keeper: asyncio.Task[None] | None = None
+        self._replaced = 0
+        self._failed = 0
+        self._fatal: WarmrtcError | None = None
+        self.last_error: WarmrtcError | None = None
+        self._closed = False
+
+    # ---- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Starts warming ``size`` sessions in the background; returns at once."""
+        if self._closed:
+            raise RuntimeError("the pool is closed")
+        if self._changed is not None:
+            return
+        self._changed = asyncio.Condition()
+        self._fill()
+        self._keeper = asyncio.get_running_loop().create_task(self._keep())
+
+    async def wait_warm(self, timeout: float | None = None) -> None:
+        """Waits until all ``size`` sessions are warm (e.g. before opening the doors)."""
+        changed = self._started()
+        async with asyncio.timeout(timeout):
+            async with changed:
+                await changed.wait_for(lambda: len(self._warm) >= self.size or self._stopped())
+        self._raise_if_stopped()
+
+    async def close(self) -> None:
+        """Disconnects every session, warm and in use, and stops warming. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        tasks = [*self._warmups, *([self._keeper] if self._keeper else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, *self._retiring, return_exceptions=True)
+        sessions = [w.session for w in self._warm] + list(self._in_use)
+        self._warm.clear()
+        await asyncio.gather(*(_dispose(s) for s in sessions), return_exceptions=True)
+        if self._changed is not None:
+            async with self._changed:
+                self._changed.notify_all()
+
+    async def __aenter__(self) -> WarmPool:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.close()
+
+    # ---- handing out --------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def acquire(self, timeout: float | None = None) -> AsyncIterator[Session]:
+        """Hands out a warm, muted session (the caller unmutes); disconnects it afterwards.
+
+        Waits up to ``timeout`` (default ``acquire_timeout``) when none is warm, then raises
+        PoolTimeoutError; raises the service's error at once if warming cannot succeed
+        (a refused key, an unknown model).
+        """
+        session = await self._take(self.acquire_timeout if timeout is None else timeout)
+        try:
+            yield session
+        finally:
+            self._in_use.discard(session)
+            await _dispose(session)
+            await self._notify()
+
+    async def _take(self, timeout: float) -> Session:
+        changed = self._started()
+        deadline = time.monotonic() + timeout
+        async with changed:
+            while True:
+                self._raise_if_stopped()
+                self._retire_lost()
+                # The oldest first: it is the nearest to max_idle. One that is reconnecting
+                # right now stays in the pool and may come back.
+                warm = next((w for w in self._warm if w.session.state == "connected"), None)
+                if warm is not None:
+                    self._warm.remove(warm)
+                    self._in_use.add(warm.session)
+                    self._replace(1)
+                    return warm.session
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise PoolTimeoutError(self._timeout_message(timeout))
+                try:
+                    await asyncio.wait_for(changed.wait(), remaining)
+                except asyncio.TimeoutError:
+                    pass
+
+    def _timeout_message(self, timeout: float) -> str:
+        stats = self.stats
+        why = f"; last warm-up error: {self.last_error}" if self.last_error else ""
+        return (
+            f"no warm session within {timeout:g} s ({stats.in_use} in use, "
+            f"{stats.warming} warming, size {self.size}){why}"
+        )
+
+    @property
+    def stats(self) -> PoolStats:
+        return PoolStats(
+            warm=len(self._warm),
+            in_use=len(self._in_use),
+            warming=len(self._warmups),
+            replaced=self._replaced,
+            failed=self._failed,
+        )
+
+    def __repr__(self) -> str:
+        s = self.stats
+        return (
+            f"WarmPool(size={self.size}, warm={s.warm}, in_use={s.in_use}, "
+            f"warming={s.warming}, closed={self._closed})"
+        )
+
+    # ---- warming ------------------------------------------------------------------------
+
+    def _started(self) -> asyncio.Condition:
+        if self._changed is None:
+            raise RuntimeError("the pool is not started: use `async with WarmPool(...)`")
+        return self._changed
+
+    def _stopped(self) -> bool:
+        return self._closed or self._fatal is not None
+
+    def _raise_if_stopped(self) -> None:
+        if self._fatal is not None:
+            raise self._fatal
+        if self._closed:
+            raise RuntimeError("the pool is closed")
+
+    def _replace(self, count: int) -> None:
+        self._replaced += count
+        self._fill()
+
+    def _retire(self, warm: _Warm) -> None:
+        self._warm.remove(warm)
+        task = asyncio.get_running_loop().create_task(_dispose(warm.session))
+        self._retiring.add(task)  # tracked so that close() waits for it
+        task.add_done_callback(self._retiring.discard)
+        self._replace(1)
+
+    def _retire_lost(self) -> None:
+        for warm in [w for w in self._warm if w.session.state == "disconnected"]:
+            self._retire(warm)  # its reconnects failed: see session.last_error
+
+    def _fill(self) -> None:
+        if self._stopped():
+            return
+        loop = asyncio.get_running_loop()
+        while len(self._warm) + len(self._warmups) < self.size:
+            task = loop.create_task(self._warm_one(), name="warmrtc-warm-up")
+            self._warmups.add(task)
+            task.add_done_callback(self._warmups.discard)
+
+    async def _warm_one(self) -> None:
+        for attempt in itertools.count():  # ended by success, a fatal error or close()
+            source = VideoSource(*self._source_args)
+            try:
+                session = await connect(source, start_muted=True, **self._connect_kwargs)
+            except WarmrtcError as e:
+                source.close()
+                self._failed += 1
+                self.last_error = e
+                if isinstance(e, FATAL_ERRORS):
+                    log.error("warm pool: %s; no more warm-ups", e)
+                    self._fatal = e
+                    current = asyncio.current_task()
+                    for task in self._warmups - {current}:
+                        task.cancel()  # they would fail the same way
+                    await self._notify()
+                    return
+                delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)]
+                log.warning("warm pool: warm-up failed (%s); again in %g s", e, delay)
+                await asyncio.sleep(delay)
+                continue
+            except BaseException:
+                source.close()
+                raise
+            if self._closed:
+                await _dispose(session)
+                return
+            self._warm.append(_Warm(session, time.monotonic()))
+            await self._notify()
+            return
+
+    async def _keep(self) -> None:
+        """Replaces warm sessions that idled past max_idle or were lost."""
+        period = min(self.max_idle / 4, 1.0)
+        while True:
+            await asyncio.sleep(period)
+            self._retire_lost()
+            expired = time.monotonic() - self.max_idle
+            for warm in [w for w in self._warm if w.since < expired]:
+                self._retire(warm)
+
+    async def _notify(self) -> None:
+        if self._changed is not None:
+            async with self._changed:
+                self._changed.notify_all()
+
+
+async def _dispose(session: Session) -> None:
+    await session.disconnect()
+    session.source.close()
+
+
+__all__ = ["PoolStats", "WarmPool"]
