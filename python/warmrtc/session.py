@@ -175,7 +175,9 @@ class Session:
             self._source.unmute()
 
     def _check_live(self) -> None:
-        if self._state == "disconnected":
+        # _closing, not only the state: disconnect() mutes first and reaches "disconnected"
+        # later, and an unmute() from another thread in between must not undo the mute.
+        if self._closing or self._state == "disconnected":
             raise SessionClosedError("the session is disconnected; connect a new one")
 
     # ---- control ------------------------------------------------------------------------

@@ -8,6 +8,8 @@ import os
 import shlex
 import socket
 import subprocess
+import sys
+import threading
 import time
 from pathlib import Path
 
@@ -124,3 +126,156 @@ def test_api_key_never_in_errors_logs_or_reprs(
     assert any("api_key=***" in t for t in texts), texts  # the 404 names the URL, redacted
     for text in [*texts, caplog.text]:
         assert secret not in text and API_KEY not in text
+
+
+def test_control_channel_dropped_fails_the_pending_prompt_fast_and_reconnects(
+    emulator_url: str,
+) -> None:
+    source = warmrtc.VideoSource(WIDTH, HEIGHT, "bgr24")
+    states: list[str] = []
+
+    async def run() -> None:
+        async with aiohttp.ClientSession() as http:
+            session = await warmrtc.connect(
+                source,
+                api_key=API_KEY,
+                base_url=emulator_url,
+                prompt="first",
+                start_muted=True,
+                on_state=states.append,
+                timeout=10,
+            )
+            dropped = session.session_id
+            drop = f"{emulator_url.replace('ws://', 'http://')}/sessions/{dropped}/drop?on=prompt"
+            async with http.post(drop) as response:
+                assert response.status == 200
+            started = time.monotonic()
+            with pytest.raises(warmrtc.ConnectionLostError, match="control channel"):
+                await session.set_prompt("second", timeout=15)
+            failed_after = time.monotonic() - started
+            assert failed_after < 5, f"the pending prompt waited {failed_after:.1f} s"
+            async with asyncio.timeout(30):
+                while session.state != "connected" or session.session_id == dropped:
+                    await asyncio.sleep(0.05)
+            assert session.muted and source.muted
+            await session.set_prompt("third")  # the new control channel works
+            seen = await sessions(http, emulator_url)
+            assert seen[dropped]["state"] == "ended"
+            assert seen[session.session_id]["frames_received"] == 0
+            await session.disconnect()
+
+    try:
+        asyncio.run(asyncio.wait_for(run(), 90))
+    finally:
+        source.close()
+    assert states[-3:] == ["reconnecting", "connected", "disconnected"], states
+
+
+def test_disconnect_racing_capture_and_unmute_from_threads(emulator_url: str) -> None:
+    source = warmrtc.VideoSource(WIDTH, HEIGHT, "bgr24")
+    frame = np.zeros((HEIGHT, WIDTH, 3), np.uint8)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    captured = [0] * 4
+
+    def capture(slot: int) -> None:
+        deadline = time.monotonic() + 30
+        while not stop.is_set() and time.monotonic() < deadline:
+            captured[slot] += source.capture(frame)
+
+    def toggle(session: warmrtc.Session) -> None:
+        deadline = time.monotonic() + 30
+        while not stop.is_set() and time.monotonic() < deadline:
+            try:
+                session.unmute()
+                session.mute()
+            except warmrtc.SessionClosedError:
+                return  # what a closed session says
+            except BaseException as e:
+                errors.append(e)
+                return
+
+    async def run() -> None:
+        session = await warmrtc.connect(source, api_key=API_KEY, base_url=emulator_url)
+        threads = [threading.Thread(target=capture, args=(i,)) for i in range(4)]
+        threads += [threading.Thread(target=toggle, args=(session,)) for _ in range(2)]
+        for t in threads:
+            t.start()
+        await asyncio.sleep(1)
+        await asyncio.wait_for(session.disconnect(), 15)
+        assert session.state == "disconnected" and source.muted
+        before = list(captured)
+        await asyncio.sleep(0.3)
+        stop.set()
+        for t in threads:
+            await asyncio.to_thread(t.join, 10)
+        assert not any(t.is_alive() for t in threads), "a thread hung"
+        assert captured == before, "frames were handed on after disconnect"
+
+    try:
+        asyncio.run(asyncio.wait_for(run(), 60))
+    finally:
+        stop.set()
+        source.close()
+    assert not errors, errors
+    assert sum(captured) > 0
+
+
+EXIT_SCRIPT = """
+import os, sys, threading, warmrtc
+from warmrtc.local_service import LocalService
+service = LocalService()
+print("emulator", service.pid, flush=True)
+session = warmrtc.connect_blocking(
+    warmrtc.VideoSource(64, 48), api_key=service.api_key, base_url=service.base_url,
+    start_muted=True)
+pool = warmrtc.BlockingWarmPool(2, width=64, height=48, api_key=service.api_key,
+                                base_url=service.base_url)
+pool.wait_warm(30)
+print("ready", session.session_id, flush=True)
+if sys.argv[1] == "kill":
+    os.kill(os.getpid(), 9)
+# A normal exit with everything still open.
+"""
+
+
+@pytest.mark.parametrize("how", ["exit", "kill"])
+def test_process_exit_with_open_sessions_leaves_nothing_behind(how: str) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", EXIT_SCRIPT, how],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        out, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        pytest.fail(f"the process did not exit with open sessions:\n{out}\n{err[-2000:]}")
+    assert "ready" in out, err[-2000:]
+    assert proc.returncode == (-9 if how == "kill" else 0), err[-2000:]
+    emulator = int(out.split("emulator ")[1].split()[0])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _alive(emulator):
+        time.sleep(0.1)
+    assert not _alive(emulator), "the emulator outlived the app"
+    # Nothing else from its process group either.
+    survivors = subprocess.run(
+        ["pgrep", "-g", str(proc.pid)], capture_output=True, text=True
+    ).stdout.split()
+    assert not [pid for pid in survivors if _alive(int(pid))], survivors
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is gone for our purposes; its parent (the test's child) reaps it or died.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
