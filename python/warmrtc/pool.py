@@ -273,6 +273,9 @@ class WarmPool:
                 await _dispose(session)
                 return
             self._warm.append(_Warm(session, time.monotonic()))
+            # No longer warming from here on: _fill() must count this session once.
+            if (me := asyncio.current_task()) is not None:
+                self._warmups.discard(me)
             await self._notify()
             return
 

@@ -81,6 +81,19 @@ async def sessions_after_close(url: str, ids: set[str]) -> list[dict]:
         return [seen[i] for i in ids]
 
 
+def test_taking_every_session_at_once_refills_the_whole_pool(emulator_url: str) -> None:
+    async def run() -> None:
+        async with warmrtc.WarmPool(2, base_url=emulator_url, **POOL) as pool:
+            await pool.wait_warm(30)
+            # Straight after the last warm-up finished: it must not count as still warming.
+            async with pool.acquire() as first, pool.acquire() as second:
+                assert first is not second and pool.stats.in_use == 2
+            await pool.wait_warm(30)
+            assert pool.stats.warm == 2 and pool.stats.replaced == 2
+
+    asyncio.run(asyncio.wait_for(run(), 90))
+
+
 def test_idle_sessions_are_replaced_after_max_idle(emulator_url: str) -> None:
     async def run() -> None:
         async with warmrtc.WarmPool(1, base_url=emulator_url, max_idle=1.0, **POOL) as pool:

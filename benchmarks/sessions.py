@@ -1,0 +1,105 @@
+"""Warm sessions at scale on the local stack: N = 1, 4, 16 warm sessions in one WarmPool.
+
+For each N: time to warm the pool, memory per warm session (RSS delta of this process), CPU
+while the pool sits warm and idle, and acquire latency with a non-empty pool (p50/p99).
+The emulator runs in its own process, so its costs are not counted here.
+
+Run inside the stack: scripts/livekit-server run -- python benchmarks/sessions.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import resource
+import statistics
+import time
+
+import warmrtc
+from warmrtc.local_service import LocalService
+
+WIDTH, HEIGHT = 640, 360
+IDLE_SECONDS = 5
+
+
+def rss_mib() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def measure(n: int, base_url: str, api_key: str, samples: int) -> dict[str, float]:
+    gc.collect()
+    rss_before = rss_mib()
+    started = time.perf_counter()
+    pool = warmrtc.WarmPool(n, width=WIDTH, height=HEIGHT, api_key=api_key, base_url=base_url)
+    async with pool:
+        await pool.wait_warm(120)
+        warm_s = time.perf_counter() - started
+        await asyncio.sleep(1)  # let the last negotiations settle
+        rss_per_session = (rss_mib() - rss_before) / n
+
+        cpu_before, wall_before = cpu_seconds(), time.perf_counter()
+        await asyncio.sleep(IDLE_SECONDS)
+        idle_cpu = (cpu_seconds() - cpu_before) / (time.perf_counter() - wall_before)
+
+        latencies: list[float] = []
+        while len(latencies) < samples:
+            # Take every warm session (each acquire with a non-empty pool), then release them
+            # all and wait for the replacements.
+            held = []
+            for _ in range(min(n, samples - len(latencies))):
+                t0 = time.perf_counter()
+                taking = pool.acquire(timeout=60)
+                await taking.__aenter__()
+                latencies.append(time.perf_counter() - t0)
+                held.append(taking)
+            for taking in held:
+                await taking.__aexit__(None, None, None)
+            await pool.wait_warm(120)
+        failed = pool.stats.failed
+    latencies.sort()
+    return {
+        "n": n,
+        "warm_s": warm_s,
+        "rss_mib": rss_per_session,
+        "idle_cpu": idle_cpu,
+        "p50_ms": statistics.median(latencies) * 1e3,
+        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1e3,
+        "samples": len(latencies),
+        "failed": failed,
+    }
+
+
+async def main(sizes: list[int], samples: int) -> None:
+    with LocalService() as (base_url, api_key):
+        # One unreported round first: the livekit runtime's one-time start-up is not a session.
+        await measure(1, base_url, api_key, 1)
+        rows = [await measure(n, base_url, api_key, samples) for n in sizes]
+    print(
+        f"{'warm sessions':>13} {'time to warm':>13} {'RSS/session':>12} "
+        f"{'idle CPU':>9} {'acquire p50':>12} {'acquire p99':>12}  target"
+    )
+    for r in rows:
+        print(
+            f"{r['n']:>13} {r['warm_s']:>11.2f} s {r['rss_mib']:>8.1f} MiB "
+            f"{r['idle_cpu'] * 100:>7.1f} % {r['p50_ms']:>9.3f} ms {r['p99_ms']:>9.3f} ms"
+            f"  p99 <= 5 ms ({r['samples']} acquires, {r['failed']} failed warm-ups)"
+        )
+    print("(idle CPU: this process's CPU time over wall time while the pool sat warm, % of a core)")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--samples", type=int, default=48, help="acquires measured per size")
+    args = parser.parse_args()
+    asyncio.run(main(args.sizes, args.samples))
