@@ -40,6 +40,7 @@ wheel:
 bench: install stack
 	$(PYTHON) benchmarks/capture.py
 	scripts/livekit-server run -- $(PYTHON) benchmarks/warm_start.py
+	scripts/livekit-server run -- $(PYTHON) benchmarks/sessions.py
 
 # The demo on the local stack (needs root for the namespace); with DECART_API_KEY set, run
 # `warmrtc demo` directly to use the real service.
