@@ -155,7 +155,6 @@ class WarmPool:
         finally:
             self._in_use.discard(session)
             await _dispose(session)
-            await self._notify()
 
     async def _take(self, timeout: float) -> Session:
         changed = self._started()
@@ -170,7 +169,7 @@ class WarmPool:
                 if warm is not None:
                     self._warm.remove(warm)
                     self._in_use.add(warm.session)
-                    self._replace(1)
+                    self._replace()
                     return warm.session
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -221,8 +220,8 @@ class WarmPool:
         if self._closed:
             raise RuntimeError("the pool is closed")
 
-    def _replace(self, count: int) -> None:
-        self._replaced += count
+    def _replace(self) -> None:
+        self._replaced += 1
         self._fill()
 
     def _retire(self, warm: _Warm) -> None:
@@ -230,7 +229,7 @@ class WarmPool:
         task = asyncio.get_running_loop().create_task(_dispose(warm.session))
         self._retiring.add(task)  # tracked so that close() waits for it
         task.add_done_callback(self._retiring.discard)
-        self._replace(1)
+        self._replace()
 
     def _retire_lost(self) -> None:
         for warm in [w for w in self._warm if w.session.state == "disconnected"]:
@@ -246,6 +245,7 @@ class WarmPool:
             task.add_done_callback(self._warmups.discard)
 
     async def _warm_one(self) -> None:
+        me = asyncio.current_task()
         for attempt in itertools.count():  # ended by success, a fatal error or close()
             source = VideoSource(*self._source_args)
             try:
@@ -257,8 +257,7 @@ class WarmPool:
                 if isinstance(e, FATAL_ERRORS):
                     log.error("warm pool: %s; no more warm-ups", e)
                     self._fatal = e
-                    current = asyncio.current_task()
-                    for task in self._warmups - {current}:
+                    for task in self._warmups - {me}:
                         task.cancel()  # they would fail the same way
                     await self._notify()
                     return
@@ -274,7 +273,7 @@ class WarmPool:
                 return
             self._warm.append(_Warm(session, time.monotonic()))
             # No longer warming from here on: _fill() must count this session once.
-            if (me := asyncio.current_task()) is not None:
+            if me is not None:
                 self._warmups.discard(me)
             await self._notify()
             return

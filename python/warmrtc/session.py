@@ -175,9 +175,9 @@ class Session:
             self._source.unmute()
 
     def _check_live(self) -> None:
-        # _closing, not only the state: disconnect() mutes first and reaches "disconnected"
-        # later, and an unmute() from another thread in between must not undo the mute.
-        if self._closing or self._state == "disconnected":
+        # _closing, set when disconnect() starts (the only way to "disconnected"): it mutes
+        # first and reaches that state later, and an unmute() in between must not undo it.
+        if self._closing:
             raise SessionClosedError("the session is disconnected; connect a new one")
 
     # ---- control ------------------------------------------------------------------------
@@ -278,13 +278,13 @@ class Session:
             self._billed_seconds = int(message.get("seconds", self._billed_seconds))
 
     def _channel_lost(self, error: WarmrtcError) -> None:
-        if self._closing or self._state in ("connecting", "disconnected"):
+        if self._closing or self._state == "connecting":
             return
         self.last_error = error
         self._start_reconnect(f"control channel lost: {error}")
 
     def _room_disconnected(self, *_args: object) -> None:
-        if self._closing or self._state in ("connecting", "disconnected"):
+        if self._closing or self._state == "connecting":
             return
         self._start_reconnect("media room disconnected")
 
