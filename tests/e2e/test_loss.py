@@ -41,7 +41,11 @@ async def main(url, key, seconds):
                 await asyncio.sleep(0.05)
         await asyncio.sleep(seconds)
         reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)
+    # Shut down as a tidy app does: capture thread stopped and joined, source closed.
     camera.stop.set()
+    camera.join(5)
+    source.close()
     window = [t for t in times if t >= times[0] + 1]  # past the first second's ramp-up
     print(json.dumps({"fps": len(window) / (seconds - 1), "frames": len(times)}))
 
@@ -123,7 +127,7 @@ def live_fps(emulator_url: str) -> dict:
         timeout=120,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == 0, f"stdout: {proc.stdout!r}\nstderr: {proc.stderr[-3000:]}"
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
