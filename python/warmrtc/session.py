@@ -13,9 +13,9 @@ import base64
 import logging
 import os
 import threading
-from collections.abc import AsyncIterator, Callable, Generator
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 from livekit import rtc
@@ -34,6 +34,7 @@ from .signaling import DEFAULT_BASE_URL, ControlChannel, RoomInfo, stream_url
 from .source import VideoSource
 
 log = logging.getLogger("warmrtc")
+T = TypeVar("T")
 
 State = Literal["connecting", "connected", "generating", "reconnecting", "disconnected"]
 ImageInput = bytes | bytearray | str | Path
@@ -42,6 +43,7 @@ StateCallback = Callable[[State], None]
 
 OUTPUT_FORMATS = ("bgr24", "rgb24", "rgba", "bgra", "argb", "abgr", "gray", "i420")
 FRAME_QUEUE = 4  # generated frames buffered per frames() iterator; older ones are dropped
+NATIVE_GRACE = 10  # seconds teardown waits for a called-off room join or publish to end
 
 
 def _model(name: str) -> RealtimeModel:
@@ -120,6 +122,8 @@ class Session:
         self._attached: set[str] = set()  # sids of output tracks with a reader
         self._queues: set[asyncio.Queue[np.ndarray | None]] = set()
         self._reconnect_task: asyncio.Task[None] | None = None
+        self._close_task: asyncio.Task[None] | None = None
+        self._in_flight: set[asyncio.Future[Any]] = set()  # livekit calls that cannot be cancelled
         self._closing = False
         self.last_error: WarmrtcError | None = None
         if start_muted:
@@ -314,7 +318,7 @@ class Session:
         room.on("reconnected", lambda: self._set_state(self._live_state()))
         room.on("disconnected", self._room_disconnected)
         try:
-            await asyncio.wait_for(room.connect(info.livekit_url, info.token), self._timeout)
+            await self._uncancellable(room.connect(info.livekit_url, info.token))
         except asyncio.TimeoutError:
             raise ConnectTimeoutError(
                 f"the media room did not connect in {self._timeout:g} s"
@@ -334,7 +338,12 @@ class Session:
         )
         options.video_encoding.max_framerate = self._source.fps
         options.video_encoding.max_bitrate = _bitrate(self._source, self._model)
-        await room.local_participant.publish_track(track, options)
+        try:
+            await self._uncancellable(room.local_participant.publish_track(track, options))
+        except asyncio.TimeoutError:
+            raise ConnectTimeoutError(
+                f"the track was not published in {self._timeout:g} s"
+            ) from None
         with self._mute_lock:
             if self._muted:
                 track.mute()  # again after publishing, as a safety net
@@ -343,6 +352,16 @@ class Session:
             for pub in participant.track_publications.values():
                 if pub.track is not None and pub.subscribed:
                     self._track_subscribed(pub.track, pub, participant)  # type: ignore[arg-type]
+
+    async def _uncancellable(self, call: Awaitable[T]) -> T:
+        """Awaits a livekit call that cannot be called off: cancelled, the native side goes on
+        regardless (a join would leave its room connected and unowned). So it runs shielded,
+        bounded by the timeout, and teardown waits for it before leaving the room."""
+        task = asyncio.ensure_future(call)
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+        task.add_done_callback(_retrieve)
+        return await asyncio.wait_for(asyncio.shield(task), self._timeout)
 
     def _live_state(self) -> State:
         return "generating" if self._generating else "connected"
@@ -355,6 +374,8 @@ class Session:
         if self._room is not None:
             room, self._room = self._room, None
             room.off("disconnected", self._room_disconnected)
+            if self._in_flight:  # leave once they are done: mid-negotiation is no clean exit
+                await asyncio.wait(self._in_flight, timeout=NATIVE_GRACE)
             await room.disconnect()
         self._track = None
         if self._control is not None:
@@ -392,13 +413,18 @@ class Session:
         await self._close(None)
 
     async def _close(self, error: WarmrtcError | None) -> None:
-        if self._closing:
-            return
-        self._closing = True
-        if error is not None:
-            self.last_error = error
-        current = asyncio.current_task()
-        if self._reconnect_task is not None and self._reconnect_task is not current:
+        # One shutdown, in a task of its own: every caller waits for the same one, and a
+        # caller cancelled while waiting (a pool closing, a timeout) does not cut it short,
+        # which would leave the control channel's connection open.
+        if self._close_task is None:
+            self._closing = True
+            if error is not None:
+                self.last_error = error
+            self._close_task = self._loop.create_task(self._shut_down())
+        await asyncio.shield(self._close_task)
+
+    async def _shut_down(self) -> None:
+        if self._reconnect_task is not None:
             self._reconnect_task.cancel()
             await asyncio.gather(self._reconnect_task, return_exceptions=True)
         with self._mute_lock:
@@ -415,6 +441,12 @@ class Session:
 
     async def __aexit__(self, *_exc: object) -> None:
         await self.disconnect()
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    # A call nobody awaits any more may still fail; its error matters only where it was awaited.
+    if not future.cancelled():
+        future.exception()
 
 
 def _bitrate(source: VideoSource, model: RealtimeModel) -> int:

@@ -89,6 +89,9 @@ class ControlChannel:
         except aiohttp.ClientError as e:
             await self._http.close()
             raise ConnectionLostError(f"cannot open the control channel: {_redact(e)}") from None
+        except BaseException:  # cancelled: still release the connection
+            await self._http.close()
+            raise
         self._reader = asyncio.get_running_loop().create_task(self._read())
 
     async def join(self, timeout: float) -> RoomInfo:
@@ -118,12 +121,15 @@ class ControlChannel:
 
     async def close(self) -> None:
         self._closing = True
-        if self._ws is not None:
-            await self._ws.close()
-        if self._reader is not None:
-            await asyncio.gather(self._reader, return_exceptions=True)
-        if self._http is not None:
-            await self._http.close()
+        try:
+            if self._ws is not None:
+                await self._ws.close()
+            if self._reader is not None:
+                await asyncio.gather(self._reader, return_exceptions=True)
+        finally:
+            # Even when cancelled above: closing the connector is what releases the socket.
+            if self._http is not None:
+                await self._http.close()
 
     async def _send(self, message: dict[str, Any]) -> None:
         if self._closed_error is not None:

@@ -78,3 +78,14 @@ def emulator_url() -> Iterator[str]:
         assert proc.stdout is not None
         proc.stdout.close()
     assert proc.returncode == 0, "\n".join(lines[-30:])
+
+
+@pytest.fixture(scope="session")
+def restarted_servers() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """livekit-servers a fault test started again. They serve the tests after it, so they are
+    stopped when the whole session ends."""
+    procs: list[subprocess.Popen[bytes]] = []
+    yield procs
+    for proc in procs:
+        proc.kill()
+        proc.wait(10)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import shlex
@@ -18,15 +19,21 @@ import numpy as np
 import pytest
 from conftest import API_KEY
 from control import sessions
+from livekit import api
 from test_session import HEIGHT, WIDTH, Camera
 
 import warmrtc
 
-# The restarted server outlives the test (the stack's teardown stops it): keep its handle.
-_restarted: list[subprocess.Popen[bytes]] = []
+
+def livekit_api() -> api.LiveKitAPI:
+    """The media server's own API, as the stack configures it."""
+    url = os.environ["WARMRTC_LIVEKIT_URL"].replace("ws://", "http://", 1)
+    return api.LiveKitAPI(
+        url, os.environ["WARMRTC_LIVEKIT_KEY"], os.environ["WARMRTC_LIVEKIT_SECRET"]
+    )
 
 
-def restart_livekit_server() -> None:
+def restart_livekit_server(restarted: list[subprocess.Popen[bytes]]) -> None:
     """Starts livekit-server again as the stack script did, and waits until it accepts."""
     pidfile = Path(os.environ["WARMRTC_LIVEKIT_PIDFILE"])
     with open(pidfile.with_name("server-restarted.log"), "wb") as log:
@@ -36,7 +43,7 @@ def restart_livekit_server() -> None:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    _restarted.append(proc)
+    restarted.append(proc)
     pidfile.write_text(str(proc.pid))  # so the stack's teardown stops this one
     host = os.environ["WARMRTC_NETNS_HOST"]
     deadline = time.monotonic() + 30
@@ -49,7 +56,9 @@ def restart_livekit_server() -> None:
     pytest.fail("livekit-server did not come back")
 
 
-def test_livekit_server_killed_mid_session_recovers_still_muted(emulator_url: str) -> None:
+def test_livekit_server_killed_mid_session_recovers_still_muted(
+    emulator_url: str, restarted_servers: list[subprocess.Popen[bytes]]
+) -> None:
     source = warmrtc.VideoSource(WIDTH, HEIGHT, "bgr24")
     states: list[str] = []
 
@@ -73,7 +82,7 @@ def test_livekit_server_killed_mid_session_recovers_still_muted(emulator_url: st
                 pid = int(Path(os.environ["WARMRTC_LIVEKIT_PIDFILE"]).read_text())
                 os.kill(pid, 9)
                 await wait_state(session, "reconnecting", 30)
-                await asyncio.to_thread(restart_livekit_server)
+                await asyncio.to_thread(restart_livekit_server, restarted_servers)
                 await wait_state(session, "connected", 60)
                 assert session.muted and source.muted
                 await asyncio.sleep(2)
@@ -219,6 +228,63 @@ def test_disconnect_racing_capture_and_unmute_from_threads(emulator_url: str) ->
         source.close()
     assert not errors, errors
     assert sum(captured) > 0
+
+
+@pytest.mark.filterwarnings("ignore:The HMAC key is")  # livekit-server --dev's secret is short
+def test_cancelling_connect_or_disconnect_at_any_point_leaves_nothing_open(
+    emulator_url: str,
+) -> None:
+    """A pool closing or a timeout cancels connects and disconnects wherever they are; a
+    second cancel may land in the cleanup itself. No connection may be left open."""
+
+    async def attempt(delay: float) -> None:
+        source = warmrtc.VideoSource(WIDTH, HEIGHT, "bgr24")
+
+        async def connecting() -> warmrtc.Session:
+            return await warmrtc.connect(
+                source, api_key=API_KEY, base_url=emulator_url, start_muted=True
+            )
+
+        task = asyncio.create_task(connecting())
+        await asyncio.sleep(delay)
+        for _ in range(2):  # the second cancel lands in the cleanup the first started
+            task.cancel()
+            await asyncio.sleep(0.005)
+        try:
+            session: warmrtc.Session | None = await task
+        except asyncio.CancelledError:
+            session = None
+        if session is not None:
+            closing = asyncio.create_task(session.disconnect())
+            await asyncio.sleep(0.005)
+            closing.cancel()
+            await session.disconnect()  # waits for the shutdown the cancelled call began
+            assert session.state == "disconnected" and source.muted
+        source.close()
+
+    async def clients_in_rooms(lk: api.LiveKitAPI, rooms: set[str]) -> list[str]:
+        found = []
+        for room in rooms:
+            listed = await lk.room.list_participants(api.ListParticipantsRequest(room=room))
+            found += [p.identity for p in listed.participants if p.identity.startswith("client-")]
+        return found
+
+    async def run() -> None:
+        async with livekit_api() as lk:
+            before = {r.name for r in (await lk.room.list_rooms(api.ListRoomsRequest())).rooms}
+            for delay in [0, 0.002, 0.005] + [i * 0.02 for i in range(1, 25)] + [1.0, 2.0]:
+                await attempt(delay)
+            rooms = {r.name for r in (await lk.room.list_rooms(api.ListRoomsRequest())).rooms}
+            # A join or publish called off half-way must not leave its participant behind. A
+            # leaked native join stays for good; leaving mid-negotiation lingers 10 s or more
+            # (livekit-server's own timeout); an orderly leave is gone at once.
+            async with asyncio.timeout(5):
+                while left := await clients_in_rooms(lk, rooms - before):
+                    await asyncio.sleep(0.2)
+            assert not left
+
+    asyncio.run(asyncio.wait_for(run(), 60))
+    gc.collect()  # an unclosed aiohttp session warns here, and warnings are errors
 
 
 EXIT_SCRIPT = """
