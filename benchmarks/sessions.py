@@ -21,6 +21,7 @@ from warmrtc.local_service import LocalService
 
 WIDTH, HEIGHT = 640, 360
 IDLE_SECONDS = 5
+SETTLE_SECONDS = 4
 
 
 def rss_mib() -> float:
@@ -44,7 +45,9 @@ async def measure(n: int, base_url: str, api_key: str, samples: int) -> dict[str
     async with pool:
         await pool.wait_warm(120)
         warm_s = time.perf_counter() - started
-        await asyncio.sleep(1)  # let the last negotiations settle
+        # Let the last negotiations settle, and each session end livekit's keepalive (a few
+        # frames after publishing, later when 16 sessions share two cores).
+        await asyncio.sleep(SETTLE_SECONDS)
         rss_per_session = (rss_mib() - rss_before) / n
 
         cpu_before, wall_before = cpu_seconds(), time.perf_counter()

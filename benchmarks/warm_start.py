@@ -20,7 +20,7 @@ from warmrtc.local_service import LocalService
 WIDTH, HEIGHT = 640, 360
 
 
-async def first_frame_after(start_muted: bool, base_url: str, api_key: str) -> float:
+async def first_frame_after(start_muted: bool, base_url: str, api_key: str, idle: float) -> float:
     source = warmrtc.VideoSource(WIDTH, HEIGHT, "bgr24", fps=30)
     arrived = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -38,7 +38,7 @@ async def first_frame_after(start_muted: bool, base_url: str, api_key: str) -> f
             on_frame=lambda _f: loop.call_soon_threadsafe(arrived.set),
         )
         if start_muted:
-            await asyncio.sleep(1.0)  # warm and idle, as an app waiting for Start
+            await asyncio.sleep(idle)  # warm and idle, as an app waiting for Start
             start = time.monotonic()
             session.unmute()
         await asyncio.wait_for(arrived.wait(), 20)
@@ -51,14 +51,17 @@ async def first_frame_after(start_muted: bool, base_url: str, api_key: str) -> f
         source.close()
 
 
-async def main(runs: int) -> None:
+async def main(runs: int, idle: float) -> None:
     with LocalService() as (base_url, api_key):
         cold, warm = [], []
         for _ in range(runs):  # interleaved, so drift on a shared machine hits both alike
-            cold.append(await first_frame_after(False, base_url, api_key))
-            warm.append(await first_frame_after(True, base_url, api_key))
+            cold.append(await first_frame_after(False, base_url, api_key, idle))
+            warm.append(await first_frame_after(True, base_url, api_key, idle))
     c, w = statistics.median(cold), statistics.median(warm)
-    print(f"{'start':6} {'median ms':>10} {'min ms':>8} {'max ms':>8}   (n = {runs} each)")
+    print(
+        f"{'start':6} {'median ms':>10} {'min ms':>8} {'max ms':>8}   "
+        f"(n = {runs} each; warm sessions idle {idle:g} s before unmute)"
+    )
     for name, values in (("cold", cold), ("warm", warm)):
         print(
             f"{name:6} {statistics.median(values) * 1000:10.0f} {min(values) * 1000:8.0f} "
@@ -70,4 +73,6 @@ async def main(runs: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=10)
-    asyncio.run(main(max(parser.parse_args().runs, 10)))
+    parser.add_argument("--idle", type=float, default=1.0, help="seconds warm before unmute")
+    args = parser.parse_args()
+    asyncio.run(main(max(args.runs, 10), args.idle))

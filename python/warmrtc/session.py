@@ -43,6 +43,8 @@ StateCallback = Callable[[State], None]
 
 OUTPUT_FORMATS = ("bgr24", "rgb24", "rgba", "bgra", "argb", "abgr", "gray", "i420")
 FRAME_QUEUE = 4  # generated frames buffered per frames() iterator; older ones are dropped
+KEEPALIVE_FRAMES = 3  # livekit keepalive frames a warm track sends before we end them
+KEEPALIVE_SETTLE = 3.0  # seconds to wait for them at most
 NATIVE_GRACE = 10  # seconds teardown waits for a called-off room join or publish to end
 
 
@@ -123,6 +125,8 @@ class Session:
         self._queues: set[asyncio.Queue[np.ndarray | None]] = set()
         self._reconnect_task: asyncio.Task[None] | None = None
         self._close_task: asyncio.Task[None] | None = None
+        self._keepalive_task: asyncio.Task[None] | None = None
+        self._keepalive_ended = False
         self._in_flight: set[asyncio.Future[Any]] = set()  # livekit calls that cannot be cancelled
         self._closing = False
         self.last_error: WarmrtcError | None = None
@@ -318,7 +322,7 @@ class Session:
         room.on("reconnected", lambda: self._set_state(self._live_state()))
         room.on("disconnected", self._room_disconnected)
         try:
-            await self._uncancellable(room.connect(info.livekit_url, info.token))
+            await self._uncancellable(room.connect(info.livekit_url, info.token, _room_options()))
         except asyncio.TimeoutError:
             raise ConnectTimeoutError(
                 f"the media room did not connect in {self._timeout:g} s"
@@ -338,6 +342,9 @@ class Session:
         )
         options.video_encoding.max_framerate = self._source.fps
         options.video_encoding.max_bitrate = _bitrate(self._source, self._model)
+        # One consumer (the model) at one size: simulcast layers would be encoded for nobody.
+        # Off, a live 720p30 session costs about a fifth less CPU.
+        options.simulcast = False
         try:
             await self._uncancellable(room.local_participant.publish_track(track, options))
         except asyncio.TimeoutError:
@@ -347,6 +354,8 @@ class Session:
         with self._mute_lock:
             if self._muted:
                 track.mute()  # again after publishing, as a safety net
+        if self._muted and not self._keepalive_ended:
+            self._keepalive_task = self._loop.create_task(self._end_keepalive(track))
         # The model may have published its output before we joined.
         for participant in room.remote_participants.values():
             for pub in participant.track_publications.values():
@@ -363,10 +372,41 @@ class Session:
         task.add_done_callback(_retrieve)
         return await asyncio.wait_for(asyncio.shield(task), self._timeout)
 
+    async def _end_keepalive(self, track: rtc.LocalVideoTrack) -> None:
+        """Stops livekit's keepalive once it has done its work.
+
+        Until a source's first capture, livekit pushes a black frame into it every 100 ms, and
+        a muted track still encodes and sends them (the server drops them): CPU spent for
+        nothing in every warm session. Those first frames are what keep unmute instant (the
+        encoder is running and the server has seen the stream), so once a few are out, one
+        black frame of our own, into the muted track, ends the keepalive.
+        """
+        deadline = self._loop.time() + KEEPALIVE_SETTLE
+        while self._loop.time() < deadline:
+            await asyncio.sleep(0.1)
+            if self._track is not track or not self._muted:
+                return  # unmuted (the user's frames end it) or republished
+            try:
+                # Uncancellable: leaving the room with a stats request in flight was seen to
+                # leave the participant behind on the server.
+                stats = await self._uncancellable(track.get_stats())
+            except Exception:
+                return  # a track being torn down has no stats
+            if _frames_sent(stats) >= KEEPALIVE_FRAMES:
+                break
+        w, h = self._source.width, self._source.height
+        black = rtc.VideoFrame(w, h, rtc.VideoBufferType.I420, _black_i420(w, h))
+        with self._mute_lock:
+            if self._muted and self._track is track and not self._source.closed:
+                self._source.rtc_source.capture_frame(black)
+                self._keepalive_ended = True
+
     def _live_state(self) -> State:
         return "generating" if self._generating else "connected"
 
     async def _teardown_media(self) -> None:
+        if self._keepalive_task is not None:
+            self._keepalive_task.cancel()
         for task in list(self._readers):
             task.cancel()
         await asyncio.gather(*self._readers, return_exceptions=True)
@@ -441,6 +481,28 @@ class Session:
 
     async def __aexit__(self, *_exc: object) -> None:
         await self.disconnect()
+
+
+def _room_options() -> rtc.RoomOptions:
+    # ICE candidates gathered once, as browsers do. Gathering continually re-enumerates the
+    # networks over and over, and WebRTC's logs of each pass cross the FFI into Python: that
+    # was most of a warm session's idle CPU. A resume or re-join gathers afresh anyway.
+    once = rtc.ContinualGatheringPolicy.GATHER_ONCE
+    return rtc.RoomOptions(rtc_config=rtc.RtcConfiguration(continual_gathering_policy=once))
+
+
+def _frames_sent(stats: list[Any]) -> int:
+    """Frames a track's every encoding has sent so far, from its stats; 0 before any."""
+    sent = [s.outbound_rtp.outbound.frames_sent for s in stats if s.HasField("outbound_rtp")]
+    return min(sent, default=0)
+
+
+def _black_i420(width: int, height: int) -> bytearray:
+    luma = width * height
+    chroma = ((width + 1) // 2) * ((height + 1) // 2)
+    frame = bytearray(b"\x80") * (luma + 2 * chroma)
+    frame[:luma] = b"\x10" * luma
+    return frame
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:

@@ -155,6 +155,38 @@ def test_unmuted_session_without_captures_is_billed_for_keepalives(emulator_url:
     assert idle["frames_received"] > 10 and idle["billed_seconds"] >= 2, idle
 
 
+def test_a_warm_session_ends_the_keepalive_it_would_encode_for_nothing(emulator_url: str) -> None:
+    """livekit's keepalive frames are encoded and sent even for a muted track: a warm session
+    lets a few out (they keep unmute instant), then ends them, so it idles at ~0 CPU."""
+    source = warmrtc.VideoSource(WIDTH, HEIGHT, "bgr24")
+
+    async def frames_sent(track: object) -> int:
+        stats = await track.get_stats()  # type: ignore[attr-defined]
+        return sum(s.outbound_rtp.outbound.frames_sent for s in stats if s.HasField("outbound_rtp"))
+
+    async def run() -> tuple[int, dict]:
+        async with aiohttp.ClientSession() as http:
+            async with warmrtc.connect(
+                source, api_key=API_KEY, base_url=emulator_url, start_muted=True
+            ) as session:
+                track = session._track
+                async with asyncio.timeout(15):
+                    while True:
+                        before = await frames_sent(track)
+                        await asyncio.sleep(1)
+                        if await frames_sent(track) == before:
+                            break
+                assert session.muted and source.stats["captured"] == 0
+                return before, await report(http, emulator_url, session.session_id)
+
+    try:
+        sent, idle = asyncio.run(asyncio.wait_for(run(), 60))
+    finally:
+        source.close()
+    assert sent >= 1, "the keepalive never ran: the encoder would start cold at unmute"
+    assert idle["frames_received"] == 0 and idle["billed_seconds"] == 0, idle
+
+
 def test_wrong_key_and_unknown_model_raise_typed_errors(emulator_url: str) -> None:
     source = warmrtc.VideoSource(WIDTH, HEIGHT)
 
