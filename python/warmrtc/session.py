@@ -387,8 +387,8 @@ class Session:
             if self._track is not track or not self._muted:
                 return  # unmuted (the user's frames end it) or republished
             try:
-                # Uncancellable: leaving the room with a stats request in flight was seen to
-                # leave the participant behind on the server.
+                # Like the other native calls: teardown waits for it instead of leaving the
+                # room in the middle of it.
                 stats = await self._uncancellable(track.get_stats())
             except Exception:
                 return  # a track being torn down has no stats
@@ -492,7 +492,7 @@ def _room_options() -> rtc.RoomOptions:
 
 
 def _frames_sent(stats: list[Any]) -> int:
-    """Frames a track's every encoding has sent so far, from its stats; 0 before any."""
+    """The fewest frames any of a track's encodings has sent, from its stats; 0 before any."""
     sent = [s.outbound_rtp.outbound.frames_sent for s in stats if s.HasField("outbound_rtp")]
     return min(sent, default=0)
 
