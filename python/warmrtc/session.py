@@ -128,12 +128,15 @@ class Session:
         self._keepalive_task: asyncio.Task[None] | None = None
         self._keepalive_ended = False
         self._in_flight: set[asyncio.Future[Any]] = set()  # livekit calls that cannot be cancelled
-        self._closing = False
         self.last_error: WarmrtcError | None = None
         if start_muted:
             source.mute()
 
     # ---- public state -------------------------------------------------------------------
+
+    @property
+    def _closing(self) -> bool:
+        return self._close_task is not None  # set when disconnect() starts
 
     @property
     def state(self) -> State:
@@ -457,7 +460,6 @@ class Session:
         # caller cancelled while waiting (a pool closing, a timeout) does not cut it short,
         # which would leave the control channel's connection open.
         if self._close_task is None:
-            self._closing = True
             if error is not None:
                 self.last_error = error
             self._close_task = self._loop.create_task(self._shut_down())

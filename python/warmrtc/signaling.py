@@ -81,16 +81,16 @@ class ControlChannel:
         self._http = aiohttp.ClientSession()
         try:
             self._ws = await asyncio.wait_for(self._http.ws_connect(url, heartbeat=20), timeout)
-        except asyncio.TimeoutError:
+        except BaseException as e:  # cancelled too: the connection is released either way
             await self._http.close()
-            raise ConnectTimeoutError(
-                f"the control channel did not open in {timeout:g} s"
-            ) from None
-        except aiohttp.ClientError as e:
-            await self._http.close()
-            raise ConnectionLostError(f"cannot open the control channel: {_redact(e)}") from None
-        except BaseException:  # cancelled: still release the connection
-            await self._http.close()
+            if isinstance(e, asyncio.TimeoutError):
+                raise ConnectTimeoutError(
+                    f"the control channel did not open in {timeout:g} s"
+                ) from None
+            if isinstance(e, aiohttp.ClientError):
+                raise ConnectionLostError(
+                    f"cannot open the control channel: {_redact(e)}"
+                ) from None
             raise
         self._reader = asyncio.get_running_loop().create_task(self._read())
 

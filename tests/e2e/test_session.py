@@ -170,11 +170,12 @@ def test_a_warm_session_ends_the_keepalive_it_would_encode_for_nothing(emulator_
                 source, api_key=API_KEY, base_url=emulator_url, start_muted=True
             ) as session:
                 track = session._track
+                after = await frames_sent(track)
                 async with asyncio.timeout(15):
                     while True:
-                        before = await frames_sent(track)
+                        before = after
                         await asyncio.sleep(1)
-                        if await frames_sent(track) == before:
+                        if (after := await frames_sent(track)) == before:
                             break
                 assert session.muted and source.stats["captured"] == 0
                 return before, await report(http, emulator_url, session.session_id)
