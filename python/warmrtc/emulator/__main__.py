@@ -23,6 +23,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=os.environ.get("WARMRTC_LIVEKIT_URL"),
         help="LiveKit server URL (default: $WARMRTC_LIVEKIT_URL)",
     )
+    p.add_argument(
+        "--client-livekit-url",
+        default=None,
+        help="the LiveKit URL handed to clients, when they reach the server by another "
+        "address than the emulator (default: --livekit-url)",
+    )
     p.add_argument("--livekit-key", default=os.environ.get("WARMRTC_LIVEKIT_KEY", "devkey"))
     p.add_argument("--livekit-secret", default=os.environ.get("WARMRTC_LIVEKIT_SECRET", "secret"))
     p.add_argument(
@@ -60,6 +66,7 @@ async def run(args: argparse.Namespace) -> None:
         livekit_secret=args.livekit_secret,
         api_keys=frozenset(args.api_keys),
         queue_positions=args.queue_positions,
+        client_livekit_url=args.client_livekit_url,
     )
     _emulator, runner = await serve(config, args.host, args.port)
     port = runner.addresses[0][1]

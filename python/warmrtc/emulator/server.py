@@ -37,6 +37,13 @@ class EmulatorConfig:
     livekit_secret: str
     api_keys: frozenset[str]
     queue_positions: int = 0  # queue_position messages sent before the room info
+    # The LiveKit address handed to clients, where they reach the server by another address
+    # than the emulator does (a NAT, a container); None: livekit_url.
+    client_livekit_url: str | None = None
+
+    @property
+    def public_livekit_url(self) -> str:
+        return self.client_livekit_url or self.livekit_url
 
 
 @dataclass
@@ -120,7 +127,7 @@ class Emulator:
         viewer = f"viewer-{secrets.token_hex(4)}"
         return web.json_response(
             {
-                "livekit_url": self.config.livekit_url,
+                "livekit_url": self.config.public_livekit_url,
                 "token": self.token(viewer, room, can_publish=False),
                 "room_name": room,
                 "session_id": session.session_id,
@@ -220,7 +227,7 @@ class Emulator:
             session.ws,
             {
                 "type": "livekit_room_info",
-                "livekit_url": self.config.livekit_url,
+                "livekit_url": self.config.public_livekit_url,
                 "token": client_token,
                 "room_name": session.room_name,
                 "session_id": session.session_id,
