@@ -7,6 +7,7 @@ them to LiveKit's FFI with the GIL released.
 from ._core import from_i420, i420_shape, to_i420
 from ._version import __version__
 from .blocking import BlockingSession, BlockingWarmPool, connect_blocking
+from .config import ConnectOptions, SessionConfig
 from .errors import (
     AuthenticationError,
     ConnectionLostError,
@@ -18,6 +19,7 @@ from .errors import (
     SessionClosedError,
     WarmrtcError,
 )
+from .lifecycle import State
 from .pool import PoolStats, WarmPool
 from .session import Session, connect
 from .source import VideoSource
@@ -26,6 +28,7 @@ __all__ = [
     "AuthenticationError",
     "BlockingSession",
     "BlockingWarmPool",
+    "ConnectOptions",
     "ConnectTimeoutError",
     "ConnectionLostError",
     "ModelError",
@@ -35,6 +38,8 @@ __all__ = [
     "RejectedError",
     "Session",
     "SessionClosedError",
+    "SessionConfig",
+    "State",
     "VideoSource",
     "WarmPool",
     "WarmrtcError",

@@ -7,20 +7,27 @@ calling thread until that loop has done the work.
 from __future__ import annotations
 
 import asyncio
-import queue
 import threading
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
+from .config import ImageInput, SessionConfig
+from .lifecycle import State
 from .pool import PoolStats, WarmPool
-from .session import ImageInput, Session, State, connect
+from .session import Session, _connect
 from .source import VideoSource
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from .config import ConnectOptions
+    from .errors import WarmrtcError
+    from .pool import PoolOptions
+
 T = TypeVar("T")
-_END = object()
 
 
 class _LoopThread:
@@ -62,6 +69,10 @@ class BlockingSession:
         return self._session.billed_seconds
 
     @property
+    def last_error(self) -> WarmrtcError | None:
+        return self._session.last_error
+
+    @property
     def session_id(self) -> str | None:
         return self._session.session_id
 
@@ -84,27 +95,10 @@ class BlockingSession:
         self._runner.run(self._session.set_image(image, prompt, timeout=timeout))
 
     def frames(self, timeout: float | None = None) -> Iterator[np.ndarray]:
-        """Generated frames until the session ends; ``timeout`` bounds the wait for each one."""
-        frames: queue.Queue[Any] = queue.Queue(maxsize=4)
-
-        async def pump() -> None:
-            try:
-                async for frame in self._session.frames():
-                    if frames.full():
-                        frames.get_nowait()
-                    frames.put(frame)
-            finally:
-                frames.put(_END)
-
-        task = asyncio.run_coroutine_threadsafe(pump(), self._runner.loop)
-        try:
-            while True:
-                item = frames.get(timeout=timeout)
-                if item is _END:
-                    return
-                yield item
-        finally:
-            task.cancel()
+        """Generated frames until the session ends; ``timeout`` bounds the wait for each one
+        (``queue.Empty`` past it). A reader that stops reading only loses old frames: the
+        session's loop never waits for it."""
+        return self._session._frames.frames_in_thread(self._runner.loop, timeout)
 
     def disconnect(self) -> None:
         """Disconnects and stops the private loop. Idempotent."""
@@ -124,22 +118,25 @@ class BlockingSession:
         return f"Blocking{self._session!r}"
 
 
-def connect_blocking(*args: Any, **kwargs: Any) -> BlockingSession:
+def connect_blocking(
+    source: VideoSource,
+    model: str = "lucy-2.6",
+    *,
+    start_muted: bool = False,
+    **options: Unpack[ConnectOptions],
+) -> BlockingSession:
     """:func:`warmrtc.connect` for plain threads: same arguments, returns a BlockingSession.
 
     Callbacks (``on_frame``, ``on_state``) run on the session's private loop thread.
     """
+    config = SessionConfig.of(model, **options)  # bad options raise here, in the caller
     runner = _LoopThread()
     try:
-        session = runner.run(_connect_coro(*args, **kwargs))
+        session = runner.run(_connect(source, config, bool(start_muted)))
     except BaseException:
         runner.stop()
         raise
     return BlockingSession(session, runner)
-
-
-async def _connect_coro(*args: Any, **kwargs: Any) -> Session:
-    return await connect(*args, **kwargs)
 
 
 class BlockingWarmPool:
@@ -148,10 +145,10 @@ class BlockingWarmPool:
     ``with pool.acquire() as session:`` hands out a :class:`BlockingSession`, warm and muted.
     """
 
-    def __init__(self, size: int, **kwargs: Any) -> None:
+    def __init__(self, size: int, **options: Unpack[PoolOptions]) -> None:
+        self._pool = WarmPool(size, **options)  # bad options raise here, in the caller
         self._runner = _LoopThread()
         try:
-            self._pool = WarmPool(size, **kwargs)
             self._runner.run(self._pool.start())
         except BaseException:
             self._runner.stop()

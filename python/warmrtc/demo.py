@@ -158,7 +158,7 @@ async def run_demo(args: argparse.Namespace, base_url: str | None, api_key: str 
     print(f"connected (warm, muted) in {connected - t0:.2f} s; session {session.session_id}")
     await asyncio.sleep(args.warm)
     sent_warm = source.stats["converted"]
-    seen = service_report(session._url, session.session_id) if base_url else None
+    seen = service_report(session.config.base_url, session.session_id) if base_url else None
     print(
         f"warm idle {args.warm:.1f} s: frames sent {sent_warm}, frames the model received "
         f"{seen['frames_received'] if seen else 'n/a'}, billed {session.billed_seconds} s"

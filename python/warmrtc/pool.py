@@ -17,17 +17,31 @@ from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
-from .errors import AuthenticationError, ModelError, PoolTimeoutError, WarmrtcError
-from .session import Session, connect
+from .config import ConnectOptions, SessionConfig
+from .errors import PoolTimeoutError, WarmrtcError
+from .session import Session, _connect
 from .source import VideoSource
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 log = logging.getLogger("warmrtc")
 
-# Errors that another attempt cannot fix: the pool stops warming and acquire() raises them.
-FATAL_ERRORS = (AuthenticationError, ModelError)
 RETRY_DELAYS = (0.5, 1, 2, 4, 8)  # seconds between failed warm-ups, then 8 s on
+
+
+class PoolOptions(ConnectOptions, total=False):
+    """:class:`WarmPool`'s keyword options: connect's, plus the pool's own."""
+
+    model: str
+    width: int
+    height: int
+    fmt: str
+    fps: float
+    max_idle: float
+    acquire_timeout: float
 
 
 @dataclass(frozen=True)
@@ -50,10 +64,14 @@ class _Warm:
 class WarmPool:
     """Keeps ``size`` pre-warmed sessions; ``async with pool.acquire() as session`` takes one.
 
-    ``connect_kwargs`` are :func:`warmrtc.connect`'s (``api_key``, ``base_url``, ``prompt``,
-    ``model``, ``on_frame``, ...); every session gets a :class:`VideoSource` of its own, made
-    with ``width``, ``height``, ``fmt`` and ``fps``: feed ``session.source`` after acquiring.
-    Use the pool as ``async with WarmPool(...) as pool`` (or call ``start()`` and ``close()``).
+    ``model`` and ``options`` are :func:`warmrtc.connect`'s (``api_key``, ``base_url``,
+    ``prompt``, ``on_frame``, ...), checked here: a bad one raises at once. Every session gets
+    a :class:`VideoSource` of its own, made with ``width``, ``height``, ``fmt`` and ``fps``:
+    feed ``session.source`` after acquiring. Use the pool as ``async with WarmPool(...) as
+    pool`` (or call ``start()`` and ``close()``). A warm-up that fails is counted
+    (``stats.failed``) and its error kept (``last_error``); it is retried with backoff when
+    another try can help, and otherwise stops the pool: ``acquire()`` and ``wait_warm()`` then
+    raise it.
     """
 
     def __init__(
@@ -66,7 +84,8 @@ class WarmPool:
         fps: float = 30,
         max_idle: float = 300,
         acquire_timeout: float = 30,
-        **connect_kwargs: Any,
+        model: str = "lucy-2.6",
+        **options: Unpack[ConnectOptions],
     ) -> None:
         if not isinstance(size, int) or isinstance(size, bool) or size < 1:
             raise ValueError(f"size must be a positive int, got {size!r}")
@@ -75,15 +94,15 @@ class WarmPool:
         if not acquire_timeout >= 0:
             raise ValueError(f"acquire_timeout must be >= 0 (seconds), got {acquire_timeout!r}")
         for name in ("source", "start_muted"):
-            if name in connect_kwargs:
+            if name in options:
                 raise TypeError(f"WarmPool sets {name} itself; do not pass it")
-        # A bad size or format fails here, not in every background warm-up.
+        # Bad options, size or format fail here, not in every background warm-up.
         VideoSource(width, height, fmt, fps).close()
+        self.config = SessionConfig.of(model, **options)
         self.size = size
         self.max_idle = float(max_idle)
         self.acquire_timeout = float(acquire_timeout)
         self._source_args = (width, height, fmt, fps)
-        self._connect_kwargs = connect_kwargs
         self._warm: deque[_Warm] = deque()
         self._in_use: set[Session] = set()
         self._warmups: set[asyncio.Task[None]] = set()
@@ -92,8 +111,8 @@ class WarmPool:
         self._keeper: asyncio.Task[None] | None = None
         self._replaced = 0
         self._failed = 0
-        self._fatal: WarmrtcError | None = None
-        self.last_error: WarmrtcError | None = None
+        self._fatal: Exception | None = None
+        self.last_error: Exception | None = None
         self._closed = False
 
     # ---- lifecycle ----------------------------------------------------------------------
@@ -176,7 +195,7 @@ class WarmPool:
                     raise PoolTimeoutError(self._timeout_message(timeout))
                 try:
                     await asyncio.wait_for(changed.wait(), remaining)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
 
     def _timeout_message(self, timeout: float) -> str:
@@ -249,12 +268,13 @@ class WarmPool:
         for attempt in itertools.count():  # ended by success, a fatal error or close()
             source = VideoSource(*self._source_args)
             try:
-                session = await connect(source, start_muted=True, **self._connect_kwargs)
-            except WarmrtcError as e:
+                session = await _connect(source, self.config, True)
+            except Exception as e:
                 source.close()
                 self._failed += 1
                 self.last_error = e
-                if isinstance(e, FATAL_ERRORS):
+                # Anything but a WarmrtcError is a bug or a bad option: retrying cannot help.
+                if not isinstance(e, WarmrtcError) or not getattr(e, "retryable", True):
                     log.error("warm pool: %s; no more warm-ups", e)
                     self._fatal = e
                     for task in self._warmups - {me}:
@@ -299,4 +319,4 @@ async def _dispose(session: Session) -> None:
     session.source.close()
 
 
-__all__ = ["PoolStats", "WarmPool"]
+__all__ = ["PoolOptions", "PoolStats", "WarmPool"]

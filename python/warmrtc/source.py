@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import ctypes
+from typing import TYPE_CHECKING
 
 from livekit import rtc
 from livekit.rtc._ffi_client import FfiClient
 
 from ._core import Pipeline
+
+if TYPE_CHECKING:
+    from .mute import MuteSwitch
 
 
 def _ffi_function_addresses() -> tuple[int, int]:
@@ -33,8 +37,9 @@ class VideoSource(Pipeline):
     dropped: while muted (checked first, in microseconds, before any work) or after
     :meth:`close`. Bad frames raise ``ValueError``/``TypeError`` naming the problem.
 
-    ``mute()``/``unmute()`` flip the native gate alone; a session's ``mute()`` flips the gate
-    and the published LiveKit track together.
+    Mute state lives in the native gate. ``mute()``/``unmute()`` flip it; while the source is
+    in a session they go through the session's mute switch, which makes the published track
+    follow, exactly like ``session.mute()``/``session.unmute()``: the two never disagree.
     """
 
     def __init__(
@@ -53,7 +58,42 @@ class VideoSource(Pipeline):
             raise
         assert rtc_source is not None  # the pipeline rejects sizes that made no source
         self._rtc_source = rtc_source
+        self._switch: MuteSwitch | None = None  # the session's, while the source is in one
         self.fps = float(fps)
+
+    def mute(self) -> None:
+        """Drops every frame from now on (in a session: the session is muted)."""
+        switch = self._switch
+        if switch is not None:
+            switch.set(True)
+        else:
+            Pipeline.mute(self)
+
+    def unmute(self) -> None:
+        """Lets frames through again (in a session: the session goes live)."""
+        switch = self._switch
+        if switch is not None:
+            switch.set(False)
+        else:
+            Pipeline.unmute(self)
+
+    def _set_gate(self, muted: bool) -> None:
+        """The native gate alone: for the mute switch, its only writer in a session."""
+        if muted:
+            Pipeline.mute(self)
+        else:
+            Pipeline.unmute(self)
+
+    @property
+    def _in_session(self) -> bool:
+        return self._switch is not None
+
+    def _attach(self, switch: MuteSwitch) -> None:
+        self._switch = switch
+
+    def _detach(self, switch: MuteSwitch) -> None:
+        if self._switch is switch:
+            self._switch = None
 
     @property
     def rtc_source(self) -> rtc.VideoSource:

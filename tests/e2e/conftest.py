@@ -27,57 +27,54 @@ def livekit_url() -> str:
     return os.environ["WARMRTC_LIVEKIT_URL"]
 
 
+class Emulator:
+    """``python -m warmrtc.emulator`` as a subprocess, the way users start it."""
+
+    def __init__(self, *extra: str) -> None:
+        host = os.environ["WARMRTC_NETNS_HOST"]
+        args = ["--host", host, "--port", "0", "--api-key", API_KEY, "--log-level", "INFO"]
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "warmrtc.emulator", *args, *extra],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        ready = threading.Event()
+        self.lines: list[str] = []
+
+        def read() -> None:
+            assert self.proc.stdout is not None
+            for line in self.proc.stdout:
+                self.lines.append(line.rstrip())
+                if line.startswith("emulator ready "):
+                    ready.set()
+
+        self._reader = threading.Thread(target=read, daemon=True)
+        self._reader.start()
+        if not ready.wait(20):
+            self.proc.kill()
+            pytest.fail("emulator did not start:\n" + "\n".join(self.lines[-30:]))
+        self.url = next(x for x in self.lines if x.startswith("emulator ready ")).split()[-1]
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            pytest.fail("emulator did not stop on SIGTERM")
+        finally:
+            self._reader.join(5)
+            assert self.proc.stdout is not None
+            self.proc.stdout.close()
+        assert self.proc.returncode == 0, "\n".join(self.lines[-30:])
+
+
 @pytest.fixture(scope="session")
 def emulator_url() -> Iterator[str]:
-    host = os.environ["WARMRTC_NETNS_HOST"]
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "warmrtc.emulator",
-            "--host",
-            host,
-            "--port",
-            "0",
-            "--api-key",
-            API_KEY,
-            "--queue-positions",
-            "1",
-            "--log-level",
-            "INFO",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    ready = threading.Event()
-    lines: list[str] = []
-
-    def read() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.append(line.rstrip())
-            if line.startswith("emulator ready "):
-                ready.set()
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    if not ready.wait(20):
-        proc.kill()
-        pytest.fail("emulator did not start:\n" + "\n".join(lines[-30:]))
-    url = next(line for line in lines if line.startswith("emulator ready ")).split()[-1]
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        pytest.fail("emulator did not stop on SIGTERM")
-    finally:
-        reader.join(5)
-        assert proc.stdout is not None
-        proc.stdout.close()
-    assert proc.returncode == 0, "\n".join(lines[-30:])
+    emulator = Emulator("--queue-positions", "1")
+    yield emulator.url
+    emulator.stop()
 
 
 @pytest.fixture(scope="session")

@@ -169,7 +169,8 @@ def test_a_warm_session_ends_the_keepalive_it_would_encode_for_nothing(emulator_
             async with warmrtc.connect(
                 source, api_key=API_KEY, base_url=emulator_url, start_muted=True
             ) as session:
-                track = session._track
+                assert session._link._media is not None
+                track = session._link._media._track
                 after = await frames_sent(track)
                 async with asyncio.timeout(15):
                     while True:

@@ -1,0 +1,158 @@
+"""SessionConfig: everything a session is connected with, checked once, in one typed object.
+
+``connect()``, ``connect_blocking()`` and ``WarmPool`` take the same keyword options
+(:class:`ConnectOptions`); each turns them into a :class:`SessionConfig` before any network
+work, so a bad option fails at the call that passed it, never later in a background task.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal, TypedDict, get_args
+
+import numpy as np
+
+from .models import REALTIME_MODELS, RealtimeModel
+from .signaling import DEFAULT_BASE_URL
+
+if TYPE_CHECKING:
+    from .lifecycle import State
+
+ImageInput = bytes | bytearray | str | Path
+OutputFormat = Literal["bgr24", "rgb24", "rgba", "bgra", "argb", "abgr", "gray", "i420"]
+OUTPUT_FORMATS: tuple[str, ...] = get_args(OutputFormat)
+FrameCallback = Callable[[np.ndarray], None]
+StateCallback = Callable[["State"], None]
+
+
+class ConnectOptions(TypedDict, total=False):
+    """The keyword options of :func:`warmrtc.connect` (and of connect_blocking and WarmPool).
+
+    - ``api_key``: the service's key; default ``$DECART_API_KEY``. Never logged or shown.
+    - ``base_url``: the service's address; default the public realtime endpoint.
+    - ``prompt``: the initial prompt, applied before the first generated frame.
+    - ``image``: an initial reference image (PNG/JPEG bytes or a file path).
+    - ``output_format``: the layout of generated frames (default ``"bgr24"``).
+    - ``on_frame``: called with every generated frame, on the event loop.
+    - ``on_state``: called with every state change, on the event loop.
+    - ``timeout``: seconds the whole connect (and each reconnect attempt) may take (30).
+    - ``reconnect_attempts``: tries after a lost connection before giving up (5; 0: none).
+    """
+
+    api_key: str | None
+    base_url: str | None
+    prompt: str | None
+    image: ImageInput | None
+    output_format: OutputFormat
+    on_frame: FrameCallback | None
+    on_state: StateCallback | None
+    timeout: float
+    reconnect_attempts: int
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """A checked, resolved :class:`ConnectOptions`: the key looked up, the image encoded."""
+
+    model: RealtimeModel
+    api_key: str = field(repr=False)  # a credential: never in a repr
+    base_url: str = DEFAULT_BASE_URL
+    prompt: str | None = None
+    image_base64: str | None = field(default=None, repr=False)
+    output_format: OutputFormat = "bgr24"
+    on_frame: FrameCallback | None = None
+    on_state: StateCallback | None = None
+    timeout: float = 30.0
+    reconnect_attempts: int = 5
+
+    @classmethod
+    def of(
+        cls,
+        model: str,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        prompt: str | None = None,
+        image: ImageInput | None = None,
+        output_format: OutputFormat = "bgr24",
+        on_frame: FrameCallback | None = None,
+        on_state: StateCallback | None = None,
+        timeout: float = 30,
+        reconnect_attempts: int = 5,
+    ) -> SessionConfig:
+        """Checks every option; raises TypeError/ValueError naming the one that is wrong."""
+        if not isinstance(model, str) or not model:
+            raise ValueError(f"model must be a model name such as 'lucy-2.6', got {model!r}")
+        key = api_key if api_key is not None else os.environ.get("DECART_API_KEY")
+        if not isinstance(key, str) or not key:
+            raise ValueError("no API key: pass api_key= or set DECART_API_KEY")
+        if base_url is not None and (
+            not isinstance(base_url, str) or not base_url.startswith(_URL_SCHEMES)
+        ):
+            raise ValueError(
+                f"base_url must start with ws://, wss://, http:// or https://: {base_url!r}"
+            )
+        if prompt is not None and (not isinstance(prompt, str) or not prompt.strip()):
+            raise ValueError("prompt must be a non-empty string")
+        if output_format not in OUTPUT_FORMATS:
+            raise ValueError(
+                f"output_format {output_format!r} is not one of {', '.join(OUTPUT_FORMATS)}"
+            )
+        for name, callback in (("on_frame", on_frame), ("on_state", on_state)):
+            if callback is not None and not callable(callback):
+                raise TypeError(f"{name} must be callable, got {type(callback).__name__}")
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+            raise TypeError(f"timeout must be a number of seconds, got {type(timeout).__name__}")
+        if not (timeout > 0 and math.isfinite(timeout)):
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        if (
+            isinstance(reconnect_attempts, bool)
+            or not isinstance(reconnect_attempts, int)
+            or reconnect_attempts < 0
+        ):
+            raise ValueError(f"reconnect_attempts must be an int >= 0, got {reconnect_attempts!r}")
+        return cls(
+            model=_model(model),
+            api_key=key,
+            base_url=base_url or DEFAULT_BASE_URL,
+            prompt=prompt,
+            image_base64=None if image is None else encode_image(image),
+            output_format=output_format,
+            on_frame=on_frame,
+            on_state=on_state,
+            timeout=float(timeout),
+            reconnect_attempts=reconnect_attempts,
+        )
+
+
+_URL_SCHEMES = ("ws://", "wss://", "http://", "https://")
+
+
+def _model(name: str) -> RealtimeModel:
+    # Unknown names still go to the service (it may serve newer models); 720p30 is assumed.
+    return REALTIME_MODELS.get(name) or RealtimeModel(name, 1280, 720, 30)
+
+
+def encode_image(image: ImageInput) -> str:
+    """Base64 of an encoded image given as bytes or a file path."""
+    if isinstance(image, bytes | bytearray):
+        data = bytes(image)
+    elif isinstance(image, str | Path):
+        path = Path(image)
+        if not path.is_file():
+            raise ValueError(f"image {str(path)!r} is not a file")
+        data = path.read_bytes()
+    else:
+        kind = type(image).__name__
+        raise TypeError(f"image must be encoded image bytes (PNG/JPEG) or a file path, got {kind}")
+    if not data:
+        raise ValueError("image is empty")
+    return base64.b64encode(data).decode("ascii")
+
+
+__all__ = ["OUTPUT_FORMATS", "ConnectOptions", "ImageInput", "OutputFormat", "SessionConfig"]

@@ -1,0 +1,255 @@
+"""Lifecycle: a session's state machine, its reconnect loop and its one shutdown.
+
+The lifecycle owns ``state`` and ``last_error`` and nothing else. It drives a :class:`Link`
+(whatever connects: the control channel plus the media room in a real session, a fake in unit
+tests) and hears from it through plain method calls: ``lost()``, ``generation_started()``,
+``frame_received()``... Every change goes through ``_set_state()``, which checks the transition
+table, logs ``old -> new`` and calls ``on_state``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from collections.abc import Callable
+from typing import Protocol
+
+from .errors import ConnectionLostError, SessionClosedError, WarmrtcError
+
+log = logging.getLogger("warmrtc")
+
+RECONNECT_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)  # seconds between reconnect attempts, then 8 s on
+
+
+class State(enum.StrEnum):
+    """A session's state; compares equal to its string value (``"connected"``...)."""
+
+    CONNECTING = "connecting"  # connect() has not returned yet
+    CONNECTED = "connected"  # usable; the model is not generating (warm, muted or idle)
+    GENERATING = "generating"  # unmuted and the model is producing frames
+    RECONNECTING = "reconnecting"  # the control channel or the media room went away
+    DISCONNECTED = "disconnected"  # for good: disconnect(), or reconnecting gave up
+
+
+S = State
+TRANSITIONS: dict[State, frozenset[State]] = {
+    S.CONNECTING: frozenset({S.CONNECTED, S.DISCONNECTED}),
+    S.CONNECTED: frozenset({S.GENERATING, S.RECONNECTING, S.DISCONNECTED}),
+    S.GENERATING: frozenset({S.CONNECTED, S.RECONNECTING, S.DISCONNECTED}),
+    S.RECONNECTING: frozenset({S.CONNECTED, S.DISCONNECTED}),
+    S.DISCONNECTED: frozenset(),
+}
+
+
+class InvalidTransition(RuntimeError):
+    """A transition the table does not allow: a bug in warmrtc, never the app's doing."""
+
+
+class Link(Protocol):
+    """What the lifecycle connects and tears down, once per attempt."""
+
+    async def establish(self, timeout: float) -> None:
+        """Connects everything within ``timeout`` seconds; raises a WarmrtcError otherwise."""
+
+    async def teardown(self, *, wait_native: bool) -> None:
+        """Releases everything; never raises. ``wait_native``: wait for native calls in flight
+        instead of handing them to a background clean-up."""
+
+
+class Lifecycle:
+    """State, reconnects and shutdown of one session. Methods run on the session's loop."""
+
+    def __init__(
+        self,
+        link: Link,
+        *,
+        timeout: float,
+        reconnect_attempts: int,
+        muted: Callable[[], bool],
+        on_state: Callable[[State], None] | None = None,
+        before_shutdown: Callable[[], None] = lambda: None,
+        name: Callable[[], str | None] = lambda: None,
+    ) -> None:
+        self._link = link
+        self._timeout = timeout
+        self._reconnect_attempts = reconnect_attempts
+        self._muted = muted
+        self._on_state = on_state
+        self._before_shutdown = before_shutdown
+        self._name = name
+        self._state = State.CONNECTING
+        self._reconnect_task: asyncio.Task[None] | None = None
+        self._shutdown_task: asyncio.Task[None] | None = None
+        self._exit_guard: asyncio.Task[None] | None = None
+        self.last_error: WarmrtcError | None = None
+
+    @property
+    def state(self) -> State:
+        return self._state
+
+    @property
+    def closing(self) -> bool:
+        """True from the moment a shutdown starts: nothing may go live or reconnect after it."""
+        return self._shutdown_task is not None
+
+    # ---- connecting ----------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        """The first establish. On any failure (cancellation too) everything is released and the
+        error propagates; the whole call takes ``timeout`` at the most."""
+        try:
+            await self._link.establish(self._timeout)
+        except BaseException as e:
+            if isinstance(e, WarmrtcError):
+                self.last_error = e
+            # Within the caller's timeout: a native call still in flight is left to finish in
+            # the background and is then torn down.
+            self._begin_shutdown(wait_native=False)
+            await self._await_shutdown()
+            raise
+        self._set_state(State.CONNECTED, "connected")
+        # Wakes only when the loop itself is shutting down (asyncio.run() ending with the
+        # session still open): then it closes the session quietly, before the loop is gone.
+        self._exit_guard = asyncio.get_running_loop().create_task(
+            self._close_at_loop_exit(), name="warmrtc-exit-guard"
+        )
+
+    async def _close_at_loop_exit(self) -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            if not self.closing:
+                log.info("session %s: the event loop is ending; disconnecting", self._name())
+                self._begin_shutdown(wait_native=False)
+                await self._await_shutdown()
+            raise
+
+    # ---- what the link and the session report -------------------------------------------
+
+    def lost(self, error: WarmrtcError) -> None:
+        """The control channel or the media room went away: reconnect (once at a time)."""
+        if self.closing or self._state in (State.CONNECTING, State.DISCONNECTED):
+            return
+        self.last_error = error
+        if self._reconnect_task is not None and not self._reconnect_task.done():
+            return
+        log.warning("session %s: %s; reconnecting", self._name(), error)
+        self._set_state(State.RECONNECTING, str(error))
+        self._reconnect_task = asyncio.get_running_loop().create_task(
+            self._reconnect(), name="warmrtc-reconnect"
+        )
+
+    def media_reconnecting(self) -> None:
+        """The media room is resuming by itself (ICE restart); the control channel is fine."""
+        if self._state in (State.CONNECTED, State.GENERATING) and not self.closing:
+            self._set_state(State.RECONNECTING, "the media room is resuming")
+
+    def media_reconnected(self) -> None:
+        if self._state == State.RECONNECTING and not self._reconnecting() and not self.closing:
+            self._set_state(State.CONNECTED, "the media room resumed")
+
+    def generation_started(self) -> None:
+        """The service says the model started, or a generated frame arrived."""
+        if self._state == State.CONNECTED and not self._muted() and not self.closing:
+            self._set_state(State.GENERATING, "the model is generating")
+
+    frame_received = generation_started
+
+    def generation_stopped(self, why: str) -> None:
+        """Muted, or the service said generation ended."""
+        if self._state == State.GENERATING:
+            self._set_state(State.CONNECTED, why)
+
+    # ---- reconnecting ---------------------------------------------------------------------
+
+    def _reconnecting(self) -> bool:
+        return self._reconnect_task is not None and not self._reconnect_task.done()
+
+    async def _reconnect(self) -> None:
+        """Tears down and establishes again, with backoff. Whatever happens, it ends in a
+        visible state: connected, or disconnected with ``last_error``."""
+        try:
+            for attempt in range(1, self._reconnect_attempts + 1):
+                await self._link.teardown(wait_native=False)
+                try:
+                    await self._link.establish(self._timeout)
+                except WarmrtcError as e:
+                    self.last_error = e
+                    if not getattr(e, "retryable", True):
+                        break  # a refused key or an unknown model: another try cannot fix it
+                    delay = RECONNECT_DELAYS[min(attempt - 1, len(RECONNECT_DELAYS) - 1)]
+                    log.warning("reconnect attempt %d failed: %s; again in %g s", attempt, e, delay)
+                    await asyncio.sleep(delay)
+                    continue
+                self._set_state(State.CONNECTED, f"reconnected (attempt {attempt})")
+                return
+            reason = (
+                f"reconnecting failed after {self._reconnect_attempts} attempts"
+                if self._reconnect_attempts
+                else "the connection was lost and reconnect_attempts is 0"
+            )
+            error = ConnectionLostError(f"{reason}: {self.last_error}")
+        except asyncio.CancelledError:
+            raise  # the shutdown cancels it
+        except Exception as e:  # a bug must still end the session visibly, never a dead task
+            log.exception("session %s: reconnecting failed unexpectedly", self._name())
+            error = ConnectionLostError(f"reconnecting failed: {e!r}")
+        log.error("session %s: %s", self._name(), error)
+        self.last_error = error
+        self._begin_shutdown(wait_native=False)
+
+    # ---- shutting down --------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """The app's disconnect(): idempotent, safe from any state, waits for the shutdown."""
+        self._begin_shutdown(wait_native=True)
+        await self._await_shutdown()
+
+    def _begin_shutdown(self, *, wait_native: bool) -> None:
+        if self._shutdown_task is None:
+            self._shutdown_task = asyncio.get_running_loop().create_task(
+                self._shut_down(wait_native), name="warmrtc-shutdown"
+            )
+
+    async def _await_shutdown(self) -> None:
+        # Shielded: a caller cancelled while waiting (a pool closing, a timeout) does not cut
+        # the shutdown short, which would leave connections open.
+        assert self._shutdown_task is not None
+        await asyncio.shield(self._shutdown_task)
+
+    async def _shut_down(self, wait_native: bool) -> None:
+        self._before_shutdown()  # e.g. close the gate: nothing flows from here on
+        me = asyncio.current_task()
+        for task in (self._reconnect_task, self._exit_guard):
+            if task is not None and task is not me and not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        try:
+            await self._link.teardown(wait_native=wait_native)
+        finally:
+            self._set_state(State.DISCONNECTED, str(self.last_error or "disconnected"))
+
+    def check_open(self) -> None:
+        """Raises SessionClosedError once a shutdown has started."""
+        if self.closing:
+            raise SessionClosedError("the session is disconnected; connect a new one")
+
+    # ---- the one setter ---------------------------------------------------------------------
+
+    def _set_state(self, new: State, why: str) -> None:
+        old = self._state
+        if new == old:
+            return
+        if new not in TRANSITIONS[old]:
+            raise InvalidTransition(f"{old} -> {new} is not a session transition ({why})")
+        self._state = new
+        log.info("session %s: %s -> %s (%s)", self._name(), old, new, why)
+        if self._on_state is not None:
+            try:
+                self._on_state(new)
+            except Exception:
+                log.exception("on_state raised; the session goes on")
+
+
+__all__ = ["TRANSITIONS", "InvalidTransition", "Lifecycle", "Link", "State"]

@@ -1,0 +1,230 @@
+"""MediaLink: one join of the LiveKit room: the published input track and the model's output.
+
+It joins the room, publishes the source's track (muted first when the switch is muted), ends
+livekit's keepalive of a warm track, attaches a reader to every output track of the model and
+tears all of that down. The mute state itself belongs to the :class:`MuteSwitch`; the session's
+state to the :class:`Lifecycle`, which hears from here through the callbacks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from livekit import rtc
+
+from .errors import ConnectionLostError
+from .models import INFERENCE_IDENTITY_PREFIX, RealtimeModel
+from .mute import MuteSwitch
+from .signaling import RoomInfo
+from .source import VideoSource
+
+log = logging.getLogger("warmrtc")
+T = TypeVar("T")
+
+KEEPALIVE_FRAMES = 3  # livekit keepalive frames a warm track sends before we end them
+KEEPALIVE_SETTLE = 3.0  # seconds to wait for them at most
+NATIVE_GRACE = 10.0  # seconds a clean-up waits for a called-off room join or publish to end
+
+# Clean-ups handed to the background (a connect that ran out of time): kept here so they run
+# to the end, and so that a loop shutting down can still finish them.
+_background: set[asyncio.Task[None]] = set()
+
+
+class MediaLink:
+    """One room join: ``join()``, ``publish()``, then ``close()`` (idempotent), on the loop."""
+
+    def __init__(
+        self,
+        source: VideoSource,
+        switch: MuteSwitch,
+        model: RealtimeModel,
+        *,
+        on_frame: Callable[[rtc.VideoFrame], None],
+        on_lost: Callable[[ConnectionLostError], None],
+        on_reconnecting: Callable[[], None],
+        on_reconnected: Callable[[], None],
+    ) -> None:
+        self._source = source
+        self._switch = switch
+        self._model = model
+        self._on_frame = on_frame
+        self._on_lost = on_lost
+        self._room = rtc.Room()
+        self._track: rtc.LocalVideoTrack | None = None
+        self._readers: dict[str, asyncio.Task[None]] = {}  # by output track sid
+        self._keepalive: asyncio.Task[None] | None = None
+        self._in_flight: set[asyncio.Future[Any]] = set()  # livekit calls that cannot be called off
+        self._closed = False
+        self._room.on("track_subscribed", self._track_subscribed)
+        self._room.on("reconnecting", on_reconnecting)
+        self._room.on("reconnected", on_reconnected)
+        self._room.on("disconnected", self._disconnected)
+
+    async def join(self, info: RoomInfo) -> None:
+        """Joins the room (the caller bounds the time)."""
+        try:
+            await self._native(self._room.connect(info.livekit_url, info.token, _room_options()))
+        except rtc.ConnectError as e:
+            raise ConnectionLostError(f"cannot join the media room: {e}") from None
+
+    async def publish(self) -> None:
+        """Publishes the source's track, muted first when the switch is muted."""
+
+        track = rtc.LocalVideoTrack.create_video_track("camera", self._source.rtc_source)
+        self._track = track
+        # Muted before it is published: not one frame, not even a keepalive, leaves.
+        self._switch.attach(track)
+        options = rtc.TrackPublishOptions(
+            source=rtc.TrackSource.SOURCE_CAMERA, video_codec=rtc.VideoCodec.H264
+        )
+        options.video_encoding.max_framerate = self._source.fps
+        options.video_encoding.max_bitrate = _bitrate(self._source, self._model)
+        # One consumer (the model) at one size: simulcast layers would be encoded for nobody.
+        options.simulcast = False
+        await self._native(self._room.local_participant.publish_track(track, options))
+        self._switch.published(track)
+        if self._switch.muted:
+            self._keepalive = asyncio.get_running_loop().create_task(
+                self._end_keepalive(track), name="warmrtc-keepalive"
+            )
+        # The model may have published its output before we joined.
+        for participant in self._room.remote_participants.values():
+            for pub in participant.track_publications.values():
+                if pub.track is not None and pub.subscribed:
+                    self._track_subscribed(pub.track, pub, participant)  # type: ignore[arg-type]
+
+    async def close(self, *, wait_native: bool) -> None:
+        """Leaves the room. A join or publish still in flight is waited for first (leaving in
+        the middle of one leaves the participant behind), here or, without ``wait_native``, in
+        a background clean-up."""
+        if self._closed:
+            return
+        self._closed = True
+        self._switch.detach()
+        self._room.off("disconnected", self._disconnected)
+        tasks = [t for t in (self._keepalive, *self._readers.values()) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._readers.clear()
+        if self._in_flight and not wait_native:
+            task = asyncio.get_running_loop().create_task(self._leave(), name="warmrtc-leave")
+            _background.add(task)
+            task.add_done_callback(_background.discard)
+            return
+        await self._leave()
+
+    async def _leave(self) -> None:
+        try:
+            if self._in_flight:
+                await asyncio.wait(self._in_flight, timeout=NATIVE_GRACE)
+        finally:  # cancelled too (the loop is ending): leave now rather than never
+            await self._room.disconnect()
+
+    # ---- the model's output ------------------------------------------------------------------
+
+    def _track_subscribed(
+        self, track: rtc.Track, _pub: rtc.RemoteTrackPublication, participant: rtc.RemoteParticipant
+    ) -> None:
+        # The model's output track can be re-published: attach a reader on every subscribe.
+        if not participant.identity.startswith(INFERENCE_IDENTITY_PREFIX):
+            return
+        if track.kind != rtc.TrackKind.KIND_VIDEO or track.sid in self._readers or self._closed:
+            return
+        self._readers[track.sid] = asyncio.get_running_loop().create_task(
+            self._read(track), name="warmrtc-output"
+        )
+
+    async def _read(self, track: rtc.Track) -> None:
+        stream = rtc.VideoStream(track, format=rtc.VideoBufferType.I420)
+        try:
+            async for event in stream:
+                self._on_frame(event.frame)
+        finally:
+            await stream.aclose()
+
+    def _disconnected(self, *_args: object) -> None:
+        if not self._closed:
+            self._on_lost(ConnectionLostError("the media room disconnected"))
+
+    # ---- livekit's keepalive -----------------------------------------------------------------
+
+    async def _end_keepalive(self, track: rtc.LocalVideoTrack) -> None:
+        """Stops livekit's keepalive once it has done its work.
+
+        Until a source's first capture, livekit pushes a black frame into it every 100 ms, and
+        a muted track still encodes and sends them (the server drops them): CPU spent for
+        nothing in every warm session. Those first frames are what keep unmute instant (the
+        encoder is running and the server has seen the stream), so once a few are out, one
+        black frame of our own, into the muted track, ends the keepalive.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + KEEPALIVE_SETTLE
+        while loop.time() < deadline:
+            await asyncio.sleep(0.1)
+            if not self._switch.muted:
+                return  # unmuted: the app's frames end it
+            try:
+                stats = await self._native(track.get_stats())
+            except Exception:
+                return  # a track being torn down has no stats
+            if _frames_sent(stats) >= KEEPALIVE_FRAMES:
+                break
+        w, h = self._source.width, self._source.height
+        black = rtc.VideoFrame(w, h, rtc.VideoBufferType.I420, _black_i420(w, h))
+
+        def capture_black() -> None:
+            if not self._source.closed and not self._closed:
+                self._source.rtc_source.capture_frame(black)
+
+        self._switch.run_if_muted(capture_black)
+
+    async def _native(self, call: Awaitable[T]) -> T:
+        """Awaits a livekit call that cannot be called off: cancelled, the native side goes on
+        regardless (a join would leave its room connected and unowned). So it runs shielded,
+        bounded by the timeout, and teardown waits for it before leaving the room."""
+        task = asyncio.ensure_future(call)
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+        task.add_done_callback(_retrieve)
+        return await asyncio.shield(task)
+
+
+def _room_options() -> rtc.RoomOptions:
+    # ICE candidates gathered once, as browsers do. Gathering continually re-enumerates the
+    # networks over and over, and WebRTC's logs of each pass cross the FFI into Python: that
+    # was most of a warm session's idle CPU. A resume or re-join gathers afresh anyway.
+    once = rtc.ContinualGatheringPolicy.GATHER_ONCE
+    return rtc.RoomOptions(rtc_config=rtc.RtcConfiguration(continual_gathering_policy=once))
+
+
+def _frames_sent(stats: list[Any]) -> int:
+    """The fewest frames any of a track's encodings has sent, from its stats; 0 before any."""
+    sent = [s.outbound_rtp.outbound.frames_sent for s in stats if s.HasField("outbound_rtp")]
+    return min(sent, default=0)
+
+
+def _black_i420(width: int, height: int) -> bytearray:
+    luma = width * height
+    chroma = ((width + 1) // 2) * ((height + 1) // 2)
+    frame = bytearray(b"\x80") * (luma + 2 * chroma)
+    frame[:luma] = b"\x10" * luma
+    return frame
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    # A call nobody awaits any more may still fail; its error matters only where it was awaited.
+    if not future.cancelled():
+        future.exception()
+
+
+def _bitrate(source: VideoSource, model: RealtimeModel) -> int:
+    # About 0.1 bit per pixel per frame at the size the model runs at: 720p30 -> 2.8 Mb/s.
+    pixels = min(source.width * source.height, model.width * model.height)
+    return int(max(pixels * source.fps * 0.1, 300_000))
+
+
+__all__ = ["MediaLink"]

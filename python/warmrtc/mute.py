@@ -1,0 +1,131 @@
+"""MuteSwitch: where mute state lives.
+
+Mute state lives in the source's native gate, and the session's MuteSwitch is its only writer:
+it flips the gate at once, in the caller's thread, and makes the published LiveKit track follow
+(muted before it is published, again after publishing, and on every change). ``Session.muted``
+and ``VideoSource.muted`` both read that one gate, so they cannot disagree; once a source is in
+a session, ``VideoSource.mute()`` goes through the switch too.
+
+Track changes are coalesced: each one is a signalling message to the media server, and an app
+that toggles from several threads must not flood it. The track follows the last intent at most
+every ``min_interval`` seconds and always ends where the gate is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+MIN_TRACK_INTERVAL = 0.05  # seconds between two mute/unmute messages for the track
+
+
+class Gate(Protocol):
+    """The native gate (``VideoSource``'s native half)."""
+
+    @property
+    def muted(self) -> bool: ...
+    def _set_gate(self, muted: bool) -> None: ...
+
+
+class Track(Protocol):
+    """A LiveKit local track: ``mute()``/``unmute()`` signal the media server."""
+
+    def mute(self) -> None: ...
+    def unmute(self) -> None: ...
+
+
+class MuteSwitch:
+    """The only writer of mute: the gate, then the track. Thread-safe and idempotent."""
+
+    def __init__(
+        self,
+        gate: Gate,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        min_interval: float = MIN_TRACK_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._gate = gate
+        self._loop = loop
+        self._min_interval = min_interval
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._track: Track | None = None
+        self._track_muted: bool | None = None  # what the track was last told; None: nothing yet
+        self._last_change = -float("inf")
+        self._sync_scheduled = False
+        self.track_changes = 0  # mute/unmute messages sent for tracks, for tests and stats
+
+    @property
+    def muted(self) -> bool:
+        return self._gate.muted
+
+    def set(self, muted: bool) -> None:
+        """Mutes or unmutes. Muting closes the gate before anything else; unmuting tells the
+        track first (when the rate allows) so that the first frames through are not lost."""
+        with self._lock:
+            if muted:
+                self._gate._set_gate(True)
+                self._sync_track()
+            else:
+                self._sync_track(want=False)
+                self._gate._set_gate(False)
+
+    def attach(self, track: Track) -> None:
+        """A new track, before it is published: it starts in the gate's state."""
+        with self._lock:
+            self._track, self._track_muted = track, None
+            if self._gate.muted:
+                self._tell(track, True)
+
+    def published(self, track: Track) -> None:
+        """After publishing: muted again as a safety net (the seed SDK does the same)."""
+        with self._lock:
+            if self._track is track and self._gate.muted:
+                self._tell(track, True)
+
+    def detach(self) -> None:
+        with self._lock:
+            self._track, self._track_muted = None, None
+
+    def run_if_muted(self, action: Callable[[], None]) -> bool:
+        """Runs ``action`` while holding the switch, only if muted; True if it ran."""
+        with self._lock:
+            if not self._gate.muted:
+                return False
+            action()
+            return True
+
+    # ---- the track follows the gate -------------------------------------------------------
+
+    def _sync_track(self, want: bool | None = None) -> None:
+        want = self._gate.muted if want is None else want
+        track = self._track
+        if track is None or self._track_muted == want:
+            return
+        wait = self._last_change + self._min_interval - self._clock()
+        if wait <= 0:
+            self._tell(track, want)
+        elif not self._sync_scheduled:
+            self._sync_scheduled = True
+            self._loop.call_soon_threadsafe(self._loop.call_later, wait, self._deferred_sync)
+
+    def _deferred_sync(self) -> None:
+        with self._lock:
+            self._sync_scheduled = False
+            self._sync_track()
+
+    def _tell(self, track: Track, muted: bool) -> None:
+        if muted:
+            track.mute()
+        else:
+            track.unmute()
+        self._track_muted = muted
+        self._last_change = self._clock()
+        self.track_changes += 1
+
+
+__all__ = ["MuteSwitch"]

@@ -1,0 +1,78 @@
+"""Options are checked once, at the call that passed them: connect, connect_blocking, WarmPool."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+import warmrtc
+from warmrtc.config import SessionConfig
+from warmrtc.link import Billing
+
+BAD_OPTIONS: list[tuple[dict[str, Any], type[Exception], str]] = [
+    ({"output_format": "bogus"}, ValueError, "output_format 'bogus'"),
+    ({"prompt": "  "}, ValueError, "prompt"),
+    ({"prompt": 3}, ValueError, "prompt"),
+    ({"image": b""}, ValueError, "image is empty"),
+    ({"image": "/no/such/file.png"}, ValueError, "is not a file"),
+    ({"image": 12}, TypeError, "image must be"),
+    ({"timeout": 0}, ValueError, "timeout"),
+    ({"timeout": float("inf")}, ValueError, "timeout"),
+    ({"timeout": "5"}, TypeError, "timeout"),
+    ({"reconnect_attempts": -1}, ValueError, "reconnect_attempts"),
+    ({"reconnect_attempts": 1.5}, ValueError, "reconnect_attempts"),
+    ({"on_frame": "print"}, TypeError, "on_frame"),
+    ({"on_state": 1}, TypeError, "on_state"),
+    ({"base_url": "ftp://x"}, ValueError, "base_url"),
+    ({"api_key": ""}, ValueError, "no API key"),
+]
+
+
+@pytest.mark.parametrize(("options", "error", "match"), BAD_OPTIONS)
+def test_bad_options_fail_at_every_entry(
+    options: dict[str, Any], error: type[Exception], match: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DECART_API_KEY", raising=False)
+    options = {"api_key": "k", **options}
+    source = warmrtc.VideoSource(64, 48)
+    with pytest.raises(error, match=match):
+        warmrtc.connect(source, **options)
+    with pytest.raises(error, match=match):
+        warmrtc.connect_blocking(source, **options)
+    with pytest.raises(error, match=match):
+        warmrtc.WarmPool(1, width=64, height=48, **options)
+    with pytest.raises(error, match=match):
+        warmrtc.BlockingWarmPool(1, width=64, height=48, **options)
+    source.close()
+
+
+def test_a_pool_with_a_bogus_output_format_fails_at_construction_not_in_wait_warm() -> None:
+    async def body() -> None:
+        with pytest.raises(ValueError, match="output_format 'bogus'"):
+            warmrtc.WarmPool(1, api_key="k", output_format="bogus")  # type: ignore[typeddict-item]
+
+    asyncio.run(asyncio.wait_for(body(), 10))
+
+
+def test_the_key_comes_from_the_environment_and_never_shows(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DECART_API_KEY", "sk-secret-123")
+    config = SessionConfig.of("lucy-2.6", image=b"\x89PNG")
+    assert config.api_key == "sk-secret-123"
+    assert "sk-secret" not in repr(config) and "iVBO" not in repr(config)
+    assert config.model.width == 1280 and config.image_base64 == "iVBORw=="
+
+
+def test_billing_carries_the_seconds_of_earlier_service_sessions() -> None:
+    billing = Billing()
+    billing.new_service_session()
+    billing.tick(3)
+    billing.tick(2)  # out of order: never backwards
+    assert billing.seconds == 3
+    billing.new_service_session()  # a reconnect: the service counts from 0 again
+    assert billing.seconds == 3
+    billing.tick(1)
+    assert billing.seconds == 4

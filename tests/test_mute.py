@@ -1,0 +1,108 @@
+"""The mute switch: the one writer of mute, on a real VideoSource (the native gate) and a
+recording stand-in for livekit's track (whose real mute messages need a media server)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import numpy as np
+
+import warmrtc
+from warmrtc.mute import MuteSwitch
+
+
+class RecordingTrack:
+    def __init__(self) -> None:
+        self.calls: list[bool] = []
+        self.muted: bool | None = None
+
+    def mute(self) -> None:
+        self.calls.append(True)
+        self.muted = True
+
+    def unmute(self) -> None:
+        self.calls.append(False)
+        self.muted = False
+
+
+FRAME = np.zeros((48, 64, 3), np.uint8)
+
+
+def test_source_and_switch_share_one_mute_state() -> None:
+    async def body() -> None:
+        source = warmrtc.VideoSource(64, 48)
+        switch = MuteSwitch(source, asyncio.get_running_loop(), min_interval=0)
+        source._attach(switch)
+        track = RecordingTrack()
+        switch.set(True)
+        switch.attach(track)  # before publishing: the track starts muted
+        assert track.calls == [True] and source.muted and switch.muted
+        source.unmute()  # through the switch: the track follows
+        assert track.muted is False and not switch.muted and source.capture(FRAME)
+        source.mute()
+        assert track.muted is True and switch.muted and not source.capture(FRAME)
+        source._detach(switch)
+        source.unmute()  # out of the session: the gate alone
+        assert not source.muted and track.muted is True
+        source.close()
+
+    asyncio.run(body())
+
+
+def test_unmute_tells_the_track_before_the_gate_opens() -> None:
+    async def body() -> None:
+        source = warmrtc.VideoSource(64, 48)
+        switch = MuteSwitch(source, asyncio.get_running_loop(), min_interval=0)
+        switch.set(True)
+        order: list[str] = []
+
+        class Track(RecordingTrack):
+            def unmute(self) -> None:
+                order.append(f"track unmuted, gate muted={source.muted}")
+
+        switch.attach(Track())
+        switch.set(False)
+        assert order == ["track unmuted, gate muted=True"]
+        source.close()
+
+    asyncio.run(body())
+
+
+def test_toggling_from_threads_is_coalesced_and_ends_as_the_last_call() -> None:
+    """Four threads toggling for a second: the gate follows every call at once; the track gets
+    a bounded number of messages and ends in the state of the last call."""
+    interval = 0.05
+
+    async def body() -> None:
+        source = warmrtc.VideoSource(64, 48)
+        switch = MuteSwitch(source, asyncio.get_running_loop(), min_interval=interval)
+        track = RecordingTrack()
+        switch.attach(track)
+        stop = time.monotonic() + 1.0
+        calls = [0] * 4
+
+        def toggle(i: int) -> None:
+            n = 0
+            while time.monotonic() < stop and n < 1_000_000:
+                switch.set(n % 2 == 0)
+                n += 1
+            calls[i] = n
+
+        threads = [threading.Thread(target=toggle, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        while any(t.is_alive() for t in threads):
+            await asyncio.sleep(0.01)
+        switch.set(True)  # the app's last word
+        await asyncio.sleep(interval * 3)
+        assert sum(calls) > 1000
+        assert len(track.calls) <= 1.0 / interval * 1.5 + 3, len(track.calls)
+        assert track.muted is True and source.muted
+        switch.set(False)
+        await asyncio.sleep(interval * 3)
+        assert track.muted is False and not source.muted
+        source.close()
+
+    asyncio.run(body())
