@@ -9,6 +9,7 @@ from ._version import __version__
 from .blocking import BlockingSession, BlockingWarmPool, connect_blocking
 from .errors import (
     AuthenticationError,
+    ConcurrencyLimitError,
     ConnectionLostError,
     ConnectTimeoutError,
     ModelError,
@@ -26,6 +27,7 @@ __all__ = [
     "AuthenticationError",
     "BlockingSession",
     "BlockingWarmPool",
+    "ConcurrencyLimitError",
     "ConnectTimeoutError",
     "ConnectionLostError",
     "ModelError",
