@@ -10,6 +10,7 @@ from .blocking import BlockingSession, BlockingWarmPool, connect_blocking
 from .config import ConnectOptions, SessionConfig
 from .errors import (
     AuthenticationError,
+    ConcurrencyLimitError,
     ConnectionLostError,
     ConnectTimeoutError,
     ModelError,
@@ -28,6 +29,7 @@ __all__ = [
     "AuthenticationError",
     "BlockingSession",
     "BlockingWarmPool",
+    "ConcurrencyLimitError",
     "ConnectOptions",
     "ConnectTimeoutError",
     "ConnectionLostError",

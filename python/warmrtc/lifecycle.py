@@ -176,7 +176,7 @@ class Lifecycle:
                     await self._link.establish(self._timeout)
                 except WarmrtcError as e:
                     self.last_error = e
-                    if not getattr(e, "retryable", True):
+                    if not e.retryable:
                         break  # a refused key or an unknown model: another try cannot fix it
                     delay = RECONNECT_DELAYS[min(attempt - 1, len(RECONNECT_DELAYS) - 1)]
                     log.warning("reconnect attempt %d failed: %s; again in %g s", attempt, e, delay)

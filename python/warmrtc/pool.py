@@ -274,7 +274,7 @@ class WarmPool:
                 self._failed += 1
                 self.last_error = e
                 # Anything but a WarmrtcError is a bug or a bad option: retrying cannot help.
-                if not isinstance(e, WarmrtcError) or not getattr(e, "retryable", True):
+                if not isinstance(e, WarmrtcError) or not e.retryable:
                     log.error("warm pool: %s; no more warm-ups", e)
                     self._fatal = e
                     for task in self._warmups - {me}:

@@ -1,12 +1,26 @@
-"""The control channel: the service's websocket, JSON messages and their acknowledgements."""
+"""The control channel: the service's websocket, JSON messages and their acknowledgements.
+
+Protocol facts this module rests on (Decart's public SDKs: decart 0.2.4 on PyPI,
+``decart/realtime/messages.py``; DecartAI/sdk ``packages/sdk/src/realtime/types.ts``):
+
+- ``error`` carries one field, ``error`` (text); no code or type.
+- ``prompt_ack`` carries ``prompt``, ``success`` and an optional ``error``; the SDKs match it to
+  the request by the prompt's text. ``set_image_ack`` carries ``success`` and an optional
+  ``error`` and nothing to match it by, so acks of a kind are taken in request order.
+- ``generation_tick``: ``seconds``; ``generation_ended``: ``seconds`` and ``reason``;
+  ``queue_position``: ``position`` and ``queue_size``; ``livekit_room_info``: ``livekit_url``,
+  ``token``, ``room_name``, ``session_id``.
+- A refused new session over the concurrency limit is closed with code 1013 (DecartAI/sdk,
+  ``examples/realtime-session-queue/README.md``).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import logging
+import math
 import re
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,13 +34,20 @@ from .errors import (
     ProtocolError,
     RejectedError,
     WarmrtcError,
-    classify_service_error,
+    error_for_close,
+    error_for_handshake,
 )
 from .models import STREAM_PATH
 
 log = logging.getLogger("warmrtc")
 
 DEFAULT_BASE_URL = "wss://api.decart.ai"
+HEARTBEAT = 20.0  # seconds between pings; a peer that stops answering ends the channel
+# An `error` message is usually followed at once by the close that says what it was (1013: the
+# concurrency limit, ...). A pending join waits this long for that close before it fails with
+# the bare message.
+ERROR_CLOSE_GRACE = 0.5
+CLOSE_TIMEOUT = 5.0  # close() gives the closing handshake and the reader this long at most
 
 
 @dataclass(frozen=True)
@@ -49,11 +70,43 @@ def stream_url(base_url: str, model: str, api_key: str, user_agent: str) -> str:
     )
 
 
+@dataclass(eq=False)
+class _Request:
+    """A prompt or set_image in flight. Lives exactly as long as its caller waits for it."""
+
+    ack: str  # "prompt_ack" or "set_image_ack"
+    prompt: str | None  # what a prompt_ack must name
+    future: asyncio.Future[None]
+
+
+class _BadField(Exception):
+    """A message from the service with a field the protocol does not allow."""
+
+
 class ControlChannel:
     """One websocket to the service. Requests wait for their acks; events go to callbacks.
 
-    ``on_event(message)`` receives generation_started/tick/ended and queue_position messages;
-    ``on_closed(error)`` is called once when the socket goes away.
+    Every public coroutine is bounded in time (its ``timeout``, or :data:`CLOSE_TIMEOUT` for
+    :meth:`close`). After :meth:`close`, or once the channel ended, requests raise at once: the
+    error that ended the channel, or ``ConnectionLostError`` for a channel closed here.
+
+    ``on_event(message)`` receives validated events as dicts, with ``"type"`` and only the
+    fields below (a message with a bad field is logged at WARNING and not passed on):
+
+    - ``{"type": "generation_started"}``
+    - ``{"type": "generation_tick", "seconds": int}`` (``seconds >= 0``, billed so far)
+    - ``{"type": "generation_ended"[, "seconds": int][, "reason": str]}``
+    - ``{"type": "queue_position", "position": int[, "queue_size": int]}``
+    - ``{"type": "error", "error": str}``: the service reported an error; pending requests
+      have failed with it.
+
+    ``on_closed(error)`` is the loss signal: it is called at most once, and only when the
+    service or the network ended the channel (the service closed it, refused the key or the
+    session, or the connection dropped). ``error.retryable`` says whether reconnecting can
+    help (``AuthenticationError``: no; ``ConcurrencyLimitError``: later; a lost connection:
+    yes). It is *not* called when the channel ended because :meth:`close` was called or
+    because the reader task was cancelled (e.g. ``asyncio.run()`` ending): neither is a reason
+    to reconnect. Callbacks run on the event loop; an exception they raise is logged.
     """
 
     def __init__(
@@ -67,168 +120,389 @@ class ControlChannel:
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._reader: asyncio.Task[None] | None = None
         self._room_info: asyncio.Future[RoomInfo] | None = None
-        self._prompt_acks: dict[str, deque[asyncio.Future[None]]] = {}
-        self._image_acks: deque[asyncio.Future[None]] = deque()
-        self._closed_error: WarmrtcError | None = None
-        self._service_failure: WarmrtcError | None = None  # the last `error` the service sent
+        self._join_grace: asyncio.TimerHandle | None = None
+        self._requests: list[_Request] = []  # in flight, oldest first
+        self._closed_error: WarmrtcError | None = None  # set once, when the channel ends
+        self._service_error: str | None = None  # text of the last `error` message
+        self._close_reason = ""
         self._closing = False
 
     @property
     def closed(self) -> bool:
-        return self._closed_error is not None
+        return self._closed_error is not None or self._closing
 
     async def open(self, url: str, timeout: float) -> None:
-        self._http = aiohttp.ClientSession()
+        """Opens the websocket. Raises AuthenticationError/ModelError/... for a refused
+        handshake, ConnectTimeoutError or ConnectionLostError. The key in ``url`` appears in
+        nothing the raised exception holds."""
+        if self._http is not None or self.closed:
+            raise RuntimeError("open() can be called once per ControlChannel")
+        http = self._http = aiohttp.ClientSession()
+        failure: WarmrtcError | None = None
         try:
-            self._ws = await asyncio.wait_for(self._http.ws_connect(url, heartbeat=20), timeout)
-        except BaseException as e:  # cancelled too: the connection is released either way
-            await self._http.close()
-            if isinstance(e, asyncio.TimeoutError):
-                raise ConnectTimeoutError(
-                    f"the control channel did not open in {timeout:g} s"
-                ) from None
-            if isinstance(e, aiohttp.ClientError):
-                raise ConnectionLostError(
-                    f"cannot open the control channel: {_redact(e)}"
-                ) from None
+            self._ws = await asyncio.wait_for(http.ws_connect(url, heartbeat=HEARTBEAT), timeout)
+        except TimeoutError:
+            failure = ConnectTimeoutError(f"the control channel did not open in {timeout:g} s")
+        except aiohttp.WSServerHandshakeError as e:
+            failure = error_for_handshake(e.status, _redact(e.message))
+        except (aiohttp.ClientError, OSError, ValueError) as e:
+            detail = f"{type(e).__name__}: {_redact(e)}"
+            failure = ConnectionLostError(f"cannot open the control channel: {detail}")
+        except BaseException:  # cancelled: the connection is released all the same
+            await http.close()
             raise
+        if failure is not None:
+            # Raised here, outside the `except` blocks, so that it has no __context__: the
+            # aiohttp error quotes the whole URL, key included.
+            del url
+            self._closed_error = failure
+            await http.close()
+            raise failure
         self._reader = asyncio.get_running_loop().create_task(self._read())
 
     async def join(self, timeout: float) -> RoomInfo:
         """Asks for the LiveKit room; returns its credentials."""
-        self._room_info = asyncio.get_running_loop().create_future()
-        await self._send({"type": "livekit_join"})
-        return await self._wait(self._room_info, timeout, "livekit_room_info")
+        self._check_usable()
+        if self._room_info is not None:
+            raise RuntimeError("join() is already waiting for the room")
+        future: asyncio.Future[RoomInfo] = asyncio.get_running_loop().create_future()
+        self._room_info = future
+        try:
+            return await asyncio.wait_for(
+                self._send_then_wait({"type": "livekit_join"}, future), timeout
+            )
+        except TimeoutError:
+            raise ConnectTimeoutError(
+                f"no livekit_room_info from the service within {timeout:g} s"
+            ) from None
+        finally:
+            self._room_info = None
+            self._cancel_join_grace()
 
     async def set_prompt(self, prompt: str, enhance: bool, timeout: float) -> None:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._prompt_acks.setdefault(prompt, deque()).append(future)
-        await self._send({"type": "prompt", "prompt": prompt, "enhance_prompt": enhance})
-        await self._wait(future, timeout, "prompt_ack")
+        request = _Request("prompt_ack", prompt, asyncio.get_running_loop().create_future())
+        message = {"type": "prompt", "prompt": prompt, "enhance_prompt": enhance}
+        await self._request(request, message, timeout)
 
     async def set_image(
         self, image_base64: str | None, prompt: str | None, enhance: bool | None, timeout: float
     ) -> None:
         """Sends set_image; ``image_base64=None`` with no prompt is the passthrough form."""
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._image_acks.append(future)
+        request = _Request("set_image_ack", None, asyncio.get_running_loop().create_future())
         message: dict[str, Any] = {"type": "set_image", "image_data": image_base64}
         message["prompt"] = prompt
         if enhance is not None:
             message["enhance_prompt"] = enhance
-        await self._send(message)
-        await self._wait(future, timeout, "set_image_ack")
+        await self._request(request, message, timeout)
 
-    async def close(self) -> None:
+    async def close(self, timeout: float = CLOSE_TIMEOUT) -> None:
+        """Closes the channel; idempotent, any state, at most about ``timeout`` seconds.
+        Does not call ``on_closed``; pending requests fail with ConnectionLostError."""
         self._closing = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         try:
-            if self._ws is not None:
-                await self._ws.close()
-            if self._reader is not None:
-                await asyncio.gather(self._reader, return_exceptions=True)
+            if self._ws is not None and not self._ws.closed:
+                try:
+                    await asyncio.wait_for(self._ws.close(), timeout)
+                except (TimeoutError, aiohttp.ClientError, ConnectionError) as e:
+                    log.debug("control channel: closing handshake cut short (%s)", type(e).__name__)
+            reader = self._reader
+            if reader is not None and not reader.done():
+                await asyncio.wait({reader}, timeout=max(0.0, deadline - loop.time()))
+                if not reader.done():
+                    reader.cancel()
+                    await asyncio.wait({reader}, timeout=1.0)
         finally:
             # Even when cancelled above: closing the connector is what releases the socket.
             if self._http is not None:
                 await self._http.close()
+            if self._closed_error is None:
+                self._finish(ConnectionLostError("the control channel was closed"), notify=False)
+
+    # ---- requests -----------------------------------------------------------------------
+
+    def _check_usable(self) -> None:
+        if self._closed_error is not None:
+            raise _copy(self._closed_error)
+        if self._closing:
+            raise ConnectionLostError("the control channel was closed")
+        if self._ws is None:
+            raise RuntimeError("the control channel is not open: call open() first")
+
+    async def _request(self, request: _Request, message: dict[str, Any], timeout: float) -> None:
+        self._check_usable()
+        self._requests.append(request)
+        try:
+            await asyncio.wait_for(self._send_then_wait(message, request.future), timeout)
+        except TimeoutError:
+            raise ConnectTimeoutError(
+                f"no {request.ack} from the service within {timeout:g} s"
+            ) from None
+        finally:
+            # Timed out, cancelled or answered: it takes no later ack, and nothing of it stays.
+            self._requests.remove(request)
+
+    async def _send_then_wait(self, message: dict[str, Any], future: asyncio.Future[Any]) -> Any:
+        await self._send(message)
+        return await future
 
     async def _send(self, message: dict[str, Any]) -> None:
-        if self._closed_error is not None:
-            raise self._closed_error
         assert self._ws is not None
         try:
             await self._ws.send_str(json.dumps(message))
+            return
         except (ConnectionError, aiohttp.ClientError) as e:
-            raise ConnectionLostError(f"the control channel is closed: {e}") from None
+            detail = f"{type(e).__name__}: {e}"
+        # The socket is going away; its close (if it comes now) says why, e.g. a refused key.
+        if self._reader is not None and not self._reader.done():
+            await asyncio.wait({self._reader}, timeout=ERROR_CLOSE_GRACE)
+        if self._closed_error is not None:
+            raise _copy(self._closed_error)
+        raise ConnectionLostError(f"the control channel is closed: {detail}")
 
-    async def _wait(self, future: asyncio.Future[Any], timeout: float, what: str) -> Any:
-        try:
-            return await asyncio.wait_for(asyncio.shield(future), timeout)
-        except asyncio.TimeoutError:
-            future.cancel()
-            raise ConnectTimeoutError(f"no {what} from the service within {timeout:g} s") from None
+    # ---- reading ------------------------------------------------------------------------
 
     async def _read(self) -> None:
-        assert self._ws is not None
-        error: WarmrtcError = ConnectionLostError("the service closed the control channel")
+        ws = self._ws
+        assert ws is not None
+        lost: WarmrtcError | None = None
         try:
-            async for msg in self._ws:
-                if msg.type != aiohttp.WSMsgType.TEXT:
-                    continue
-                try:
-                    message = json.loads(msg.data)
-                except json.JSONDecodeError:
-                    log.warning("the service sent malformed JSON; ignored")
-                    continue
-                if isinstance(message, dict):
-                    self._dispatch(message)
-        except aiohttp.ClientError as e:
-            error = ConnectionLostError(f"the control channel failed: {e}")
-        finally:
-            if self._closing:
-                error = ConnectionLostError("the session was disconnected")
-            elif self._service_failure is not None:
-                error = self._service_failure  # e.g. the key was refused, then the socket closed
-            self._fail_pending(error)
-
-    def _dispatch(self, message: dict[str, Any]) -> None:
-        kind = message.get("type")
-        if kind == "livekit_room_info":
-            if self._room_info is not None and not self._room_info.done():
-                self._room_info.set_result(
-                    RoomInfo(
-                        livekit_url=str(message["livekit_url"]),
-                        token=str(message["token"]),
-                        room_name=str(message["room_name"]),
-                        session_id=str(message["session_id"]),
-                    )
-                )
-        elif kind == "prompt_ack":
-            waiters = self._prompt_acks.get(str(message.get("prompt")))
-            if waiters:
-                _resolve(waiters.popleft(), message)
-        elif kind == "set_image_ack":
-            if self._image_acks:
-                _resolve(self._image_acks.popleft(), message)
-        elif kind == "error":
-            self._service_error(str(message.get("error", "unknown error")))
+            while True:  # ends with the socket; the heartbeat ends a silent one
+                msg = await ws.receive()
+                if msg.type == aiohttp.WSMsgType.TEXT:
+                    self._on_text(msg.data)
+                elif msg.type == aiohttp.WSMsgType.CLOSE:
+                    self._close_reason = str(msg.extra or "")
+                    break
+                elif msg.type in (aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED):
+                    break
+                elif msg.type == aiohttp.WSMsgType.ERROR:
+                    lost = ConnectionLostError(f"the control channel failed: {ws.exception()}")
+                    break
+                else:
+                    log.debug("control channel: %s message ignored", msg.type.name)
+        except asyncio.CancelledError:
+            # Not a loss: whoever cancelled us is shutting down, not asking for a reconnect.
+            self._finish(
+                ConnectionLostError("the control channel was closed (its reader was cancelled)"),
+                notify=False,
+            )
+            raise
+        if self._closing:
+            self._finish(ConnectionLostError("the control channel was closed"), notify=False)
+        elif lost is not None:
+            self._finish(lost, notify=True)
         else:
-            self._on_event(message)
+            self._finish(
+                error_for_close(ws.close_code, self._close_reason, self._service_error),
+                notify=True,
+            )
 
-    def _service_error(self, text: str) -> None:
-        error = classify_service_error(text)
-        self._service_failure = error
-        # An error answers the oldest pending request; with none pending it ends nothing.
-        if self._room_info is not None and not self._room_info.done():
-            self._room_info.set_exception(error)
+    def _on_text(self, data: str) -> None:
+        try:
+            message = json.loads(data)
+        except json.JSONDecodeError:
+            log.warning("control channel: the service sent malformed JSON; ignored")
             return
+        if not isinstance(message, dict):
+            log.debug("control channel: a JSON %s is no message; ignored", type(message).__name__)
+            return
+        kind = message.get("type")
+        try:
+            if kind == "livekit_room_info":
+                self._room_info_received(message)
+            elif kind in ("prompt_ack", "set_image_ack"):
+                self._ack_received(kind, message)
+            elif kind == "error":
+                self._error_received(message)
+            elif kind in _EVENTS:
+                self._emit(_EVENTS[kind](message))
+            else:
+                log.debug("control channel: message type %r ignored", kind)
+        except _BadField as e:
+            log.warning("control channel: %s; ignored", e)
+
+    def _room_info_received(self, message: dict[str, Any]) -> None:
+        future = self._room_info
+        if future is None or future.done():
+            log.debug("control channel: livekit_room_info with no join waiting; ignored")
+            return
+        try:
+            info = RoomInfo(
+                livekit_url=_text(message, "livekit_url"),
+                token=_text(message, "token"),
+                room_name=_text(message, "room_name"),
+                session_id=_text(message, "session_id"),
+            )
+        except _BadField as e:
+            future.set_exception(ProtocolError(str(e)))
+            return
+        future.set_result(info)
+
+    def _ack_received(self, kind: str, message: dict[str, Any]) -> None:
+        prompt: str | None = None
+        if kind == "prompt_ack":
+            prompt = message.get("prompt")
+            if not isinstance(prompt, str):
+                raise _BadField(f"prompt_ack without a string 'prompt' ({_kind(prompt)})")
+        request = next(
+            (
+                r
+                for r in self._requests
+                if r.ack == kind and not r.future.done() and (prompt is None or r.prompt == prompt)
+            ),
+            None,
+        )
+        if request is None:
+            log.debug("control channel: %s for no waiting request; ignored", kind)
+            return
+        success, error = message.get("success"), message.get("error")
+        if not isinstance(success, bool):
+            request.future.set_exception(
+                ProtocolError(f"{kind} without a boolean 'success' ({_kind(success)})")
+            )
+        elif success:
+            request.future.set_result(None)
+        else:
+            text = error if isinstance(error, str) and error else "rejected by the service"
+            request.future.set_exception(RejectedError(text))
+
+    def _error_received(self, message: dict[str, Any]) -> None:
+        text = message.get("error")
+        if not isinstance(text, str) or not text:
+            log.warning("control channel: an error message without text (%s)", _kind(text))
+            text = "the service reported an error without a message"
         log.warning("the service reported an error: %s", text)
-        self._on_event({"type": "error", "error": text})
+        self._service_error = text
+        # As Decart's SDKs do: an error answers every request in flight, at once.
+        for request in self._requests:
+            if not request.future.done():
+                request.future.set_exception(ProtocolError(text))
+        future = self._room_info
+        if future is not None and not future.done() and self._join_grace is None:
+            self._join_grace = asyncio.get_running_loop().call_later(
+                ERROR_CLOSE_GRACE, _fail_unless_done, future, ProtocolError(text)
+            )
+        self._emit({"type": "error", "error": text})
 
-    def _fail_pending(self, error: WarmrtcError) -> None:
+    def _cancel_join_grace(self) -> None:
+        if self._join_grace is not None:
+            self._join_grace.cancel()
+            self._join_grace = None
+
+    def _emit(self, event: dict[str, Any]) -> None:
+        try:
+            self._on_event(event)
+        except Exception:
+            log.exception("on_event raised; the channel goes on")
+
+    def _finish(self, error: WarmrtcError, notify: bool) -> None:
+        """The one place the channel ends: fails what waits and tells of a loss."""
+        if self._closed_error is not None:
+            return
         self._closed_error = error
-        pending: list[asyncio.Future[Any]] = list(self._image_acks)
-        pending += [f for waiters in self._prompt_acks.values() for f in waiters]
+        self._cancel_join_grace()
+        waiting: list[asyncio.Future[Any]] = [r.future for r in self._requests]
         if self._room_info is not None:
-            pending.append(self._room_info)
-        for future in pending:
+            waiting.append(self._room_info)
+        for future in waiting:
             if not future.done():
-                future.set_exception(error)
+                future.set_exception(_copy(error))
                 future.exception()  # retrieved: a request nobody awaits any more stays quiet
-        self._on_closed(error)
+        if notify:
+            try:
+                self._on_closed(error)
+            except Exception:
+                log.exception("on_closed raised")
 
 
-def _redact(error: BaseException) -> str:
+# ---- validation of events ---------------------------------------------------------------
+
+
+def _kind(value: object) -> str:
+    return "missing" if value is None else f"got {type(value).__name__}"
+
+
+def _text(message: dict[str, Any], field: str) -> str:
+    value = message.get(field)
+    if not isinstance(value, str) or not value:
+        raise _BadField(
+            f"{message.get('type')} without a non-empty string {field!r} ({_kind(value)})"
+        )
+    return value
+
+
+def _count(message: dict[str, Any], field: str) -> int:
+    """A whole number >= 0; a float with no fraction (JSON from JS) counts as one."""
+    value = message.get(field)
+    if isinstance(value, bool):
+        number = None
+    elif isinstance(value, int):
+        number = value
+    elif isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        number = int(value)
+    else:
+        number = None
+    if number is None or number < 0:
+        shown = repr(value) if isinstance(value, int | float) else _kind(value)
+        raise _BadField(f"{message.get('type')} with a bad {field!r} ({shown})")
+    return number
+
+
+def _started(message: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "generation_started"}
+
+
+def _tick(message: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "generation_tick", "seconds": _count(message, "seconds")}
+
+
+def _ended(message: dict[str, Any]) -> dict[str, Any]:
+    event: dict[str, Any] = {"type": "generation_ended"}
+    if message.get("seconds") is not None:
+        event["seconds"] = _count(message, "seconds")
+    if message.get("reason") is not None:
+        event["reason"] = _text(message, "reason")
+    return event
+
+
+def _queue_position(message: dict[str, Any]) -> dict[str, Any]:
+    event = {"type": "queue_position", "position": _count(message, "position")}
+    if message.get("queue_size") is not None:
+        event["queue_size"] = _count(message, "queue_size")
+    return event
+
+
+_EVENTS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "generation_started": _started,
+    "generation_tick": _tick,
+    "generation_ended": _ended,
+    "queue_position": _queue_position,
+}
+
+
+def _fail_unless_done(future: asyncio.Future[Any], error: WarmrtcError) -> None:
+    if not future.done():
+        future.set_exception(error)
+
+
+def _copy(error: WarmrtcError) -> WarmrtcError:
+    """A fresh exception like ``error``: one instance raised in many places would pile up
+    tracebacks (and keep every frame they name alive)."""
+    return type(error)(*error.args)
+
+
+def _redact(error: object) -> str:
     # aiohttp's handshake errors quote the whole URL, and the protocol puts the key in it.
     return re.sub(r"api_key=[^&'\"\s]*", "api_key=***", str(error))
 
 
-def _resolve(future: asyncio.Future[None], ack: dict[str, Any]) -> None:
-    if future.done():
-        return
-    if ack.get("success", False):
-        future.set_result(None)
-    else:
-        future.set_exception(RejectedError(str(ack.get("error") or "rejected by the service")))
-
-
-__all__ = ["DEFAULT_BASE_URL", "ControlChannel", "ProtocolError", "RoomInfo", "stream_url"]
+__all__ = [
+    "CLOSE_TIMEOUT",
+    "DEFAULT_BASE_URL",
+    "ControlChannel",
+    "ProtocolError",
+    "RoomInfo",
+    "stream_url",
+]
