@@ -27,9 +27,12 @@ from warmrtc.lifecycle import TRANSITIONS, InvalidTransition, Lifecycle, State
 class FakeLink:
     """Establishes by running the next scripted outcome: None (success), or an exception."""
 
-    def __init__(self, *outcomes: BaseException | None, hang: bool = False) -> None:
+    def __init__(
+        self, *outcomes: BaseException | None, hang: bool = False, teardown_takes: float = 0
+    ) -> None:
         self.outcomes = list(outcomes)
         self.hang = hang
+        self.teardown_takes = teardown_takes
         self.established = 0
         self.torn_down: list[bool] = []
 
@@ -42,6 +45,7 @@ class FakeLink:
         self.established += 1
 
     async def teardown(self, *, wait_native: bool) -> None:
+        await asyncio.sleep(self.teardown_takes)  # a real teardown awaits the network
         self.torn_down.append(wait_native)
 
 
@@ -264,7 +268,7 @@ def test_a_cancelled_close_caller_does_not_cut_the_shutdown_short() -> None:
 def test_an_app_that_returns_without_disconnecting_is_closed_quietly(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    link = FakeLink()
+    link = FakeLink(teardown_takes=0.05)
     lives: list[Lifecycle] = []
 
     async def body() -> None:

@@ -7,8 +7,9 @@ calling thread until that loop has done the work.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -30,22 +31,46 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
+EXIT_GRACE = 10.0  # seconds the interpreter's exit waits for open sessions to disconnect
+
+
 class _LoopThread:
+    """A private event loop in a daemon thread. At interpreter exit it closes what is still
+    open on it (``closers``) before the interpreter finalizes, so that no session is left to
+    reconnect or call back into a finalizing interpreter."""
+
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
+        self.closers: list[Callable[[], Coroutine[Any, Any, None]]] = []
         self._thread = threading.Thread(
             target=self.loop.run_forever, name="warmrtc-loop", daemon=True
         )
         self._thread.start()
+        atexit.register(self._at_exit)
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def stop(self) -> None:
+        atexit.unregister(self._at_exit)
+        if self.loop.is_closed():
+            return
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
         if not self._thread.is_alive():
             self.loop.close()
+
+    def _at_exit(self) -> None:
+        if self.closers and self._thread.is_alive():
+            try:
+                self.run(_close_all(self.closers), EXIT_GRACE)
+            except Exception:  # exiting anyway: a session that cannot close is not news here
+                pass
+        self.stop()
+
+
+async def _close_all(closers: list[Callable[[], Coroutine[Any, Any, None]]]) -> None:
+    await asyncio.gather(*(close() for close in closers), return_exceptions=True)
 
 
 class BlockingSession:
@@ -55,6 +80,8 @@ class BlockingSession:
         self._session = session
         self._runner = runner
         self._owns_runner = owns_runner  # a pool's sessions share the pool's loop
+        if owns_runner:
+            runner.closers.append(session.disconnect)
 
     @property
     def state(self) -> State:
@@ -153,6 +180,7 @@ class BlockingWarmPool:
         except BaseException:
             self._runner.stop()
             raise
+        self._runner.closers.append(self._pool.close)
 
     @property
     def stats(self) -> PoolStats:

@@ -121,6 +121,8 @@ class Lifecycle:
         except asyncio.CancelledError:
             if not self.closing:
                 log.info("session %s: the event loop is ending; disconnecting", self._name())
+                # The loop runs until this task ends: the shutdown must not cancel it.
+                self._exit_guard = None
                 self._begin_shutdown(wait_native=False)
                 await self._await_shutdown()
             raise

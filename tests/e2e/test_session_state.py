@@ -145,7 +145,8 @@ async def main():
     session = await warmrtc.connect(source, api_key=sys.argv[1], base_url=sys.argv[2],
                                     start_muted=True)
     print("connected", session.session_id, flush=True)
-    # and returns without disconnect(): asyncio.run() ends the loop
+    await asyncio.sleep(1)  # the app does its work...
+    # ...and returns without disconnect(): asyncio.run() ends the loop
 asyncio.run(main())
 print("done", flush=True)
 """
