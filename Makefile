@@ -1,23 +1,27 @@
-# warmrtc developer commands. `make test` is what CI runs (through .ci/run).
-PYTHON ?= python3
+# warmrtc developer commands. `make test` is what CI runs (through .ci/run). Every target that
+# needs Python first makes (or reuses) the project's own environment in .cache/venv.
+VENV ?= .cache/venv
+PYTHON := $(VENV)/bin/python
 CPP_SOURCES := $(wildcard cpp/*.cpp cpp/*.hpp)
 PY_SOURCES := python tests benchmarks
 
 .PHONY: install lint format test unit wheel bench demo stack clean
 
-# Editable install: the native core is rebuilt into build/ (incrementally) on every install.
+# The project environment and an editable install: scripts/dev-env checks the prerequisites,
+# and the native core is rebuilt into build/ (incrementally) on every install.
 install:
-	$(PYTHON) -m pip install -q --no-build-isolation -e '.[test]'
+	WARMRTC_VENV=$(VENV) scripts/dev-env
 
-lint:
+lint: install
 	$(PYTHON) -m ruff check $(PY_SOURCES)
 	$(PYTHON) -m ruff format --check $(PY_SOURCES)
 	clang-format --dry-run --Werror $(CPP_SOURCES)
-	shellcheck -S warning scripts/livekit-server scripts/libyuv-source scripts/check-wheel .ci/run
+	shellcheck -S warning scripts/livekit-server scripts/libyuv-source scripts/check-wheel \
+		scripts/dev-env .ci/run
 	$(PYTHON) -m mypy.stubtest warmrtc._core --allowlist tests/stubtest-allowlist.txt
 	$(PYTHON) -m mypy python/warmrtc
 
-format:
+format: install
 	$(PYTHON) -m ruff format $(PY_SOURCES)
 	$(PYTHON) -m ruff check --fix $(PY_SOURCES)
 	clang-format -i $(CPP_SOURCES)
@@ -34,7 +38,7 @@ stack:
 	scripts/livekit-server install
 
 # Release artifacts as the wheels workflow builds them, checked: see scripts/check-wheel.
-wheel:
+wheel: install
 	PYTHON=$(PYTHON) scripts/check-wheel
 
 bench: install stack
