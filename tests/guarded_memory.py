@@ -38,22 +38,30 @@ def guarded(nbytes: int) -> np.ndarray:
 
 
 def guarded_plane(
-    rows: int, cols: int, channels: int = 1, *, row_stride: int | None = None, fill: int = 0
+    rows: int,
+    cols: int,
+    channels: int = 1,
+    *,
+    row_stride: int | None = None,
+    col_step: int = 1,
+    fill: int = 0,
 ) -> np.ndarray:
     """A (rows, cols) or (rows, cols, channels) uint8 view laid out like a crop ``big[:, -w:]``.
 
-    Rows are ``row_stride`` bytes apart (default: packed); the view's last byte sits right
-    before the guard page, so there is no slack after the last row's pixels. ``fill`` sets
-    every byte of the view.
+    Rows are ``row_stride`` bytes apart (default: as close as the columns allow), pixels
+    ``col_step * channels`` bytes apart (a ``[:, ::col_step]`` view when col_step > 1). The
+    view's last byte sits right before the guard page: there is no slack after the last row's
+    last pixel. ``fill`` sets every byte of the view.
     """
-    row_bytes = cols * channels
-    stride = row_bytes if row_stride is None else row_stride
-    if stride < row_bytes:
-        raise ValueError(f"row_stride {stride} is shorter than a row of {row_bytes} bytes")
-    extent = (rows - 1) * stride + row_bytes if rows > 0 else 0
+    pixel = col_step * channels
+    row_span = (cols - 1) * pixel + channels if cols > 0 else 0
+    stride = cols * pixel if row_stride is None else row_stride
+    if stride < row_span:
+        raise ValueError(f"row_stride {stride} is shorter than a row's {row_span} bytes")
+    extent = (rows - 1) * stride + row_span if rows > 0 else 0
     memory = guarded(extent)
     shape: tuple[int, ...] = (rows, cols, channels) if channels > 1 else (rows, cols)
-    strides: tuple[int, ...] = (stride, channels, 1) if channels > 1 else (stride, 1)
+    strides: tuple[int, ...] = (stride, pixel, 1) if channels > 1 else (stride, pixel)
     view = np.lib.stride_tricks.as_strided(memory, shape, strides)
     view[...] = fill
     return view

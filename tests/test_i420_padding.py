@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from fake_ffi import FakeFfi
 
 import warmrtc
+from fake_ffi import FakeFfi
 
 
 def bgr(width: int, height: int, seed: int = 0) -> np.ndarray:
