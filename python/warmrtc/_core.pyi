@@ -34,7 +34,11 @@ def _encode_capture_request(
     rotation: int,
 ) -> bytes: ...
 
-class Pipeline:
+class _Pybind11Type(type):
+    """pybind11's metaclass (``pybind11_builtins.pybind11_type`` at runtime, not importable),
+    named here so stubtest checks Pipeline against a stub with a metaclass, as it has."""
+
+class Pipeline(metaclass=_Pybind11Type):
     def __init__(
         self,
         source_handle: int,
