@@ -260,6 +260,74 @@ py::bytes encode_capture_request_py(
   return py::bytes(reinterpret_cast<const char*>(out), n);
 }
 
+// Docstrings: what Python callers see in help(); pybind11 puts the signature line first.
+constexpr const char* kToI420Doc =
+    R"doc(Converts a frame to one contiguous I420 array (Y rows, then U, then V).
+
+frame: for "rgb24" "bgr24" "rgba" "bgra" "argb" "abgr" an (h, w, 3 or 4) uint8 array with any
+positive strides (float32 in [0, 1] is taken for rgb24/bgr24); "gray" (h, w) or (h, w, 1);
+"yuyv"/"uyvy" (h, w, 2) with an even w; "i420" a (y, u, v) tuple of (h, w), (ceil(h/2),
+ceil(w/2)) planes, or one C-contiguous (h + ceil(h/2), w) array with an even w; "nv12"/"nv21"
+a (y, uv) tuple with uv (ceil(h/2), ceil(w/2), 2) or (ceil(h/2), 2*ceil(w/2)), or one
+(h + ceil(h/2), w) array with an even w. numpy arrays, buffer-protocol objects,
+__array_interface__ and DLPack (CPU) producers are read without a copy.
+fmt: one of the names above.
+size: (width, height) to scale to (bilinear); None keeps the frame's size.
+out: a C-contiguous uint8 array of i420_shape(width, height) to write into and return.
+
+Returns an (h + ceil(h/2), 2*ceil(w/2)) uint8 array: Y is h rows of w pixels, U and V follow,
+each ceil(h/2) x ceil(w/2) packed back to back. For an odd w each Y row has one padding
+byte after its pixels, written as a copy of the row's last pixel, so the result is
+deterministic.
+
+Raises ValueError for an unknown fmt, a shape, stride or size the format cannot take, or a
+read-only or mis-shaped out; TypeError for a wrong dtype or an object that is not an array.
+The GIL is released while pixels are converted; safe to call from many threads.
+)doc";
+
+constexpr const char* kFromI420Doc = R"doc(Converts an I420 frame to packed pixels.
+
+frame: an I420 frame as to_i420 takes it ((y, u, v) planes or one (h + ceil(h/2), w) array).
+fmt: "rgb24" "bgr24" "rgba" "bgra" "argb" "abgr" (returns (h, w, 3 or 4)) or "gray"
+(returns (h, w), the Y plane).
+
+Raises ValueError for any other fmt or a frame that is not I420, TypeError for a wrong dtype.
+The GIL is released during the conversion.
+)doc";
+
+constexpr const char* kI420ShapeDoc =
+    R"doc(The (rows, cols) of to_i420's output for a width x height frame:
+(height + ceil(height/2), 2*ceil(width/2)).
+)doc";
+
+constexpr const char* kPipelineDoc =
+    R"doc(One video source's native hot path: the mute gate, conversion/scaling to width x height I420,
+and the capture request to livekit's FFI. Use warmrtc.VideoSource, which builds it from a
+livekit.rtc.VideoSource; every method is thread-safe.
+)doc";
+
+constexpr const char* kPipelineInitDoc =
+    R"doc(source_handle: the FFI handle of a livekit video source; width, height: 1..16384, the size
+frames are sent at; fmt: the pixel format capture() takes (see to_i420); ffi_request,
+ffi_drop_handle: addresses of livekit_ffi_request and livekit_ffi_drop_handle in the SDK's
+loaded library; fused_packed: send RGBA-family/rgb24 frames of this size, with rows packed
+back to back, unconverted so livekit converts them in one pass.
+
+Raises ValueError for a size out of range, an unknown fmt or a missing function address.
+)doc";
+
+constexpr const char* kCaptureDoc =
+    R"doc(Sends one frame (in fmt, any size: it is scaled to width x height) to the FFI.
+
+timestamp_us: an int in microseconds, or None to let livekit stamp the frame.
+
+Returns True when the FFI took the frame; False when it was dropped: while muted (checked
+first, before the frame is looked at), after the source was closed, or when the FFI refused
+it. Raises ValueError/TypeError for a frame fmt cannot take (as to_i420 does) or a
+timestamp_us that is not an int. Safe from any thread; the GIL is released for conversion
+and the FFI call, and the frame's memory may be reused as soon as capture returns.
+)doc";
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -273,30 +341,36 @@ PYBIND11_MODULE(_core, m) {
   });
 
   m.def("to_i420", &to_i420, py::arg("frame"), py::arg("fmt"), py::kw_only(),
-        py::arg("size") = py::none(), py::arg("out") = py::none());
-  m.def("from_i420", &from_i420, py::arg("frame"), py::arg("fmt"));
+        py::arg("size") = py::none(), py::arg("out") = py::none(), kToI420Doc);
+  m.def("from_i420", &from_i420, py::arg("frame"), py::arg("fmt"), kFromI420Doc);
   m.def(
       "i420_shape",
       [](int w, int h) {
         return std::pair{i420_rows(h), i420_cols(w)};
       },
-      py::arg("width"), py::arg("height"));
+      py::arg("width"), py::arg("height"), kI420ShapeDoc);
   m.def("_encode_capture_request", &encode_capture_request_py, py::arg("source_handle"),
         py::arg("type"), py::arg("width"), py::arg("height"), py::arg("data_ptr"),
         py::arg("stride"), py::arg("components"), py::arg("timestamp_us"), py::arg("rotation"));
 
-  py::class_<Pipeline>(m, "Pipeline")
+  py::class_<Pipeline>(m, "Pipeline", kPipelineDoc)
       .def(py::init<uint64_t, int, int, const std::string&, uintptr_t, uintptr_t, bool>(),
            py::arg("source_handle"), py::arg("width"), py::arg("height"), py::arg("fmt"),
-           py::arg("ffi_request"), py::arg("ffi_drop_handle"), py::arg("fused_packed") = false)
-      .def("capture", &Pipeline::capture, py::arg("frame"), py::arg("timestamp_us") = py::none())
-      .def("mute", &Pipeline::mute)
-      .def("unmute", &Pipeline::unmute)
-      .def_property_readonly("muted", &Pipeline::muted)
-      .def("_close_gate", &Pipeline::close)
-      .def_property_readonly("closed", &Pipeline::closed)
-      .def_property_readonly("stats", &Pipeline::stats)
-      .def_property_readonly("width", &Pipeline::width)
-      .def_property_readonly("height", &Pipeline::height)
-      .def_property_readonly("fmt", &Pipeline::format);
+           py::arg("ffi_request"), py::arg("ffi_drop_handle"), py::arg("fused_packed") = false,
+           kPipelineInitDoc)
+      .def("capture", &Pipeline::capture, py::arg("frame"), py::arg("timestamp_us") = py::none(),
+           kCaptureDoc)
+      .def("mute", &Pipeline::mute,
+           "Drops every later capture() in microseconds, before any work. Idempotent.")
+      .def("unmute", &Pipeline::unmute, "Lets later capture() calls through again. Idempotent.")
+      .def_property_readonly("muted", &Pipeline::muted, "True while captures are dropped.")
+      .def("_close_gate", &Pipeline::close,
+           "Closes the gate for good: later capture() calls return False. Idempotent.")
+      .def_property_readonly("closed", &Pipeline::closed, "True after _close_gate().")
+      .def_property_readonly("stats", &Pipeline::stats,
+                             "A new dict of the gate's counters: captured, dropped_while_muted, "
+                             "dropped_closed, converted, rejected, bytes_in.")
+      .def_property_readonly("width", &Pipeline::width, "Width frames are sent at.")
+      .def_property_readonly("height", &Pipeline::height, "Height frames are sent at.")
+      .def_property_readonly("fmt", &Pipeline::format, "The pixel format capture() takes.");
 }

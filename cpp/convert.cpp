@@ -117,23 +117,8 @@ void convert_same_size(const SourceFrame& f, const I420Planes& d) {
   }
 }
 
-}  // namespace
-
-SourceFrame packed_frame(const SourceFrame& src) {
-  thread_local std::vector<uint8_t> scratch[3];
-  SourceFrame out = src;
-  for (int i = 0; i < src.plane_count; ++i) {
-    if (!src.planes[i].packed()) out.planes[i] = gather(src.planes[i], scratch[i]);
-  }
-  return out;
-}
-
-void convert_to_i420(const SourceFrame& src, const I420Planes& dst) {
-  const SourceFrame f = packed_frame(src);
-  if (dst.width == f.width && dst.height == f.height) {
-    convert_same_size(f, dst);
-    return;
-  }
+// Scales `f` (bytes libyuv can read) into dst, through an unscaled I420 copy unless f is I420.
+void scale_to_i420(const SourceFrame& f, const I420Planes& dst) {
   I420Planes from;
   if (f.format == PixelFormat::I420) {
     from.y = const_cast<uint8_t*>(f.planes[0].data);
@@ -153,6 +138,27 @@ void convert_to_i420(const SourceFrame& src, const I420Planes& dst) {
                         f.width, f.height, dst.y, dst.stride_y, dst.u, dst.stride_u, dst.v,
                         dst.stride_v, dst.width, dst.height, libyuv::kFilterBilinear);
   if (rc != 0) throw std::invalid_argument("libyuv could not scale the frame");
+}
+
+}  // namespace
+
+SourceFrame packed_frame(const SourceFrame& src) {
+  thread_local std::vector<uint8_t> scratch[3];
+  SourceFrame out = src;
+  for (int i = 0; i < src.plane_count; ++i) {
+    if (!src.planes[i].packed()) out.planes[i] = gather(src.planes[i], scratch[i]);
+  }
+  return out;
+}
+
+void convert_to_i420(const SourceFrame& src, const I420Planes& dst) {
+  const SourceFrame f = packed_frame(src);
+  if (dst.width == f.width && dst.height == f.height) {
+    convert_same_size(f, dst);
+  } else {
+    scale_to_i420(f, dst);
+  }
+  fill_luma_padding(dst);
 }
 
 void convert_from_i420(const SourceFrame& src, PixelFormat format, uint8_t* dst, int dst_stride) {

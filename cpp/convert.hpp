@@ -6,9 +6,9 @@
 
 namespace warmrtc {
 
-// Writes `src` into `dst`, scaling (bilinear) when dst is another size. Safe to call from many
-// threads at once: intermediate buffers are per thread and reused, so steady state allocates
-// nothing.
+// Writes `src` into `dst`, scaling (bilinear) when dst is another size, and fills dst's luma
+// padding (see i420_layout). Safe to call from many threads at once: intermediate buffers are
+// per thread and reused, so steady state allocates nothing.
 void convert_to_i420(const SourceFrame& src, const I420Planes& dst);
 
 // Writes the I420 frame `src` as packed `format` pixels (rgb24 ... abgr, gray) into `dst`,

@@ -218,8 +218,10 @@ SourceFrame describe_planar_tuple(PixelFormat format, const ArrayView* arrays, i
 }  // namespace
 
 bool Plane::packed() const {
+  // libyuv steps through rows with int strides, two rows at a time: every such step must fit.
+  const int64_t steps = rows > 2 ? rows : 2;
   return type == ElementType::U8 && channel_stride == 1 && col_stride == channels &&
-         row_stride >= static_cast<int64_t>(cols) * channels && row_stride <= INT32_MAX;
+         row_stride >= static_cast<int64_t>(cols) * channels && row_stride * steps <= INT32_MAX;
 }
 
 size_t Plane::bytes() const {

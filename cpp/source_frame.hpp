@@ -36,7 +36,8 @@ struct Plane {
   int64_t row_stride = 0, col_stride = 0, channel_stride = 0;
   ElementType type = ElementType::U8;
 
-  // True when libyuv can read it as is: bytes, pixels contiguous within a row.
+  // True when libyuv can read it as is: bytes, pixels contiguous within a row, and every row
+  // offset up to rows * row_stride, and libyuv's two-row step, fits an int.
   bool packed() const;
   size_t bytes() const;
 };

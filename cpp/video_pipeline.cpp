@@ -1,5 +1,6 @@
 #include "video_pipeline.hpp"
 
+#include <cstdint>
 #include <vector>
 
 #include "convert.hpp"
@@ -20,9 +21,29 @@ bool ffi_packed_type(PixelFormat format, FfiBufferType* type) {
   }
 }
 
-FfiComponent component(const uint8_t* data, int stride, int rows) {
+// livekit-ffi reads a buffer as one block: an I420 component is `size` bytes from its data_ptr
+// (copied into a WebRTC buffer of stride * rows, so size must equal that), and a packed buffer
+// is stride * height bytes from data_ptr. Both are counted in uint32.
+int64_t ffi_block_bytes(int64_t stride, int rows) { return stride * rows; }
+
+bool fits_u32(int64_t bytes) { return bytes >= 0 && bytes <= UINT32_MAX; }
+
+// True when the FFI may read `p` in place: libyuv-readable, and the block it reads lies inside
+// the view. A view's last row ends after its pixels, not a stride later, so a crop (row stride
+// longer than the row) must be copied; so must a plane whose block does not fit uint32.
+bool ffi_readable(const Plane& p) {
+  if (!p.packed()) return false;
+  const int64_t row_bytes = static_cast<int64_t>(p.cols) * p.channels;
+  const int64_t extent = (p.rows - 1) * p.row_stride + row_bytes;
+  const int64_t block = ffi_block_bytes(p.row_stride, p.rows);
+  return block <= extent && fits_u32(block);
+}
+
+// Callers pass planes that passed ffi_readable or our own layout (a block of at most
+// kMaxDimension^2 bytes), so the block fits its uint32.
+FfiComponent component(const uint8_t* data, int64_t stride, int rows) {
   return {reinterpret_cast<uint64_t>(data), static_cast<uint32_t>(stride),
-          static_cast<uint32_t>(stride) * static_cast<uint32_t>(rows)};
+          static_cast<uint32_t>(ffi_block_bytes(stride, rows))};
 }
 
 }  // namespace
@@ -39,7 +60,7 @@ VideoPipeline::VideoPipeline(uint64_t source_handle, int width, int height, Pixe
 bool VideoPipeline::fusable(const SourceFrame& f) const {
   FfiBufferType type;
   return fused_packed_ && f.width == width_ && f.height == height_ &&
-         ffi_packed_type(f.format, &type) && f.planes[0].packed();
+         ffi_packed_type(f.format, &type) && ffi_readable(f.planes[0]);
 }
 
 bool VideoPipeline::deliver(const SourceFrame& frame, int64_t timestamp_us) {
@@ -61,7 +82,7 @@ bool VideoPipeline::send_packed(const SourceFrame& f, int64_t timestamp_us) {
   req.height = static_cast<uint32_t>(f.height);
   req.data_ptr = reinterpret_cast<uint64_t>(f.planes[0].data);
   req.stride = static_cast<uint32_t>(f.planes[0].row_stride);
-  req.components[0] = component(f.planes[0].data, static_cast<int>(req.stride), f.height);
+  req.components[0] = component(f.planes[0].data, f.planes[0].row_stride, f.height);
   req.component_count = 1;
   req.timestamp_us = timestamp_us;
   return ffi_capture(ffi_, req);
@@ -70,8 +91,8 @@ bool VideoPipeline::send_packed(const SourceFrame& f, int64_t timestamp_us) {
 bool VideoPipeline::send_i420(const SourceFrame& frame, int64_t timestamp_us) {
   I420Planes planes;
   const bool zero_copy = frame.format == PixelFormat::I420 && frame.width == width_ &&
-                         frame.height == height_ && frame.planes[0].packed() &&
-                         frame.planes[1].packed() && frame.planes[2].packed();
+                         frame.height == height_ && ffi_readable(frame.planes[0]) &&
+                         ffi_readable(frame.planes[1]) && ffi_readable(frame.planes[2]);
   if (zero_copy) {
     // The FFI copies these planes into WebRTC's buffer: the one copy of the I420 path.
     planes.y = const_cast<uint8_t*>(frame.planes[0].data);

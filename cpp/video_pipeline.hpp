@@ -12,8 +12,9 @@ namespace warmrtc {
 
 class VideoPipeline {
  public:
-  // `fused_packed`: send RGBA-family/rgb24 frames of the source's size to the FFI unconverted,
-  // letting livekit's libyuv write its WebRTC buffer in one pass.
+  // `fused_packed`: send RGBA-family/rgb24 frames of the source's size whose rows are packed
+  // back to back to the FFI unconverted, letting livekit's libyuv write its WebRTC buffer in one
+  // pass (livekit reads stride * height bytes, more than a cropped view holds).
   VideoPipeline(uint64_t source_handle, int width, int height, PixelFormat format, FfiFunctions ffi,
                 bool fused_packed);
 

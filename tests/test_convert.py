@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import warmrtc
+from isolated import run_isolated
 from oracle import (
     LIVEKIT_TWIN,
     assert_close,
@@ -158,6 +159,40 @@ def test_strided_views_read_like_their_copies(fmt: str) -> None:
         np.testing.assert_array_equal(
             warmrtc.to_i420(view, fmt), warmrtc.to_i420(np.ascontiguousarray(view), fmt)
         )
+
+
+def test_huge_row_strides_read_like_their_copies() -> None:
+    # Rows 2**31 - 1 bytes apart: libyuv steps through rows with int strides (two at a time),
+    # which overflows; such views must be gathered first. Isolated: a wrong step can SIGSEGV.
+    run_isolated(
+        """
+        import numpy as np
+        from guarded_memory import guarded_plane
+        import warmrtc
+
+        huge = 2**31 - 1
+        rng = np.random.default_rng(3)
+
+        def plane(rows, cols, channels=1):
+            view = guarded_plane(rows, cols, channels, row_stride=huge)
+            view[...] = rng.integers(0, 256, view.shape, dtype=np.uint8)
+            return view
+
+        frames = [(fmt, plane(5, 6, c)) for fmt, c in [("rgba", 4), ("bgr24", 3), ("yuyv", 2)]]
+        frames += [("gray", plane(5, 6)), ("i420", (plane(5, 6), plane(3, 3), plane(3, 3)))]
+        frames += [("nv12", (plane(5, 6), plane(3, 3, 2)))]
+        for fmt, frame in frames:
+            copy = tuple(map(np.ascontiguousarray, frame)) if isinstance(frame, tuple) else (
+                np.ascontiguousarray(frame)
+            )
+            for size in (None, (4, 4)):
+                np.testing.assert_array_equal(
+                    warmrtc.to_i420(frame, fmt, size=size),
+                    warmrtc.to_i420(copy, fmt, size=size),
+                    err_msg=f"{fmt} {size}",
+                )
+        """
+    )
 
 
 def test_buffer_protocol_and_array_interface_inputs() -> None:

@@ -19,7 +19,13 @@ def to_i420(
     *,
     size: tuple[int, int] | None = None,
     out: npt.NDArray[np.uint8] | None = None,
-) -> npt.NDArray[np.uint8]: ...
+) -> npt.NDArray[np.uint8]:
+    """Converts a frame to one (h + ceil(h/2), 2*ceil(w/2)) uint8 I420 array: Y, then U, then V.
+
+    For an odd w each Y row has one padding byte after its pixels, written as a copy of the
+    row's last pixel. Formats, shapes and errors: see ``help(warmrtc.to_i420)``.
+    """
+
 def from_i420(frame: Any, fmt: str) -> npt.NDArray[np.uint8]: ...
 def i420_shape(width: int, height: int) -> tuple[int, int]: ...
 def _encode_capture_request(
@@ -34,7 +40,11 @@ def _encode_capture_request(
     rotation: int,
 ) -> bytes: ...
 
-class Pipeline:
+class _Pybind11Type(type):
+    """pybind11's metaclass (``pybind11_builtins.pybind11_type`` at runtime, not importable),
+    named here so stubtest checks Pipeline against a stub with a metaclass, as it has."""
+
+class Pipeline(metaclass=_Pybind11Type):
     def __init__(
         self,
         source_handle: int,
