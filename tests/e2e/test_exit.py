@@ -1,4 +1,4 @@
-"""A process that used livekit exits cleanly: no abort at exit, nothing on stderr it did not ask for.
+"""A process that used livekit exits cleanly: no abort at exit, no output it did not ask for.
 
 Each test runs real processes inside the stack, bounded in time.
 """
