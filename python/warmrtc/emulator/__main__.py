@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 
+from .. import _exit
 from .server import EmulatorConfig, serve
 
 
@@ -94,6 +95,7 @@ async def _watch_parent(pid: int, stop: asyncio.Event) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    _exit.install()  # its inference participants' rooms are closed before the interpreter ends
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
     asyncio.run(run(args))
 

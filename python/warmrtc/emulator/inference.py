@@ -40,6 +40,11 @@ class InferenceParticipant:
         self._out = np.empty(i420_shape(model.width, model.height), np.uint8)
         self._track: rtc.LocalVideoTrack | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        # Every remote track, alive until the room is left. livekit's FFI drops the handles of
+        # a room's remote tracks itself when the room closes; a track collected before that
+        # (its sender left first) was already dropped by the SDK, and the FFI then logs
+        # "Attempted to drop unknown FFI handle". Collected after, it finds a placeholder.
+        self._remote_tracks: list[rtc.Track] = []
         self._last_output = 0.0
         self._generating = False
 
@@ -66,6 +71,7 @@ class InferenceParticipant:
         publication: rtc.RemoteTrackPublication,
         participant: rtc.RemoteParticipant,
     ) -> None:
+        self._remote_tracks.append(track)
         if track.kind != rtc.TrackKind.KIND_VIDEO:
             return
         self._on_muted(publication.muted)
@@ -101,4 +107,5 @@ class InferenceParticipant:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._room.disconnect()
+        self._remote_tracks.clear()
         self._source.close()
