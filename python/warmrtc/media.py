@@ -55,6 +55,10 @@ class MediaLink:
         self._room = rtc.Room()
         self._track: rtc.LocalVideoTrack | None = None
         self._readers: dict[str, asyncio.Task[None]] = {}  # by output track sid
+        # The model's tracks, alive until the room is left: livekit's FFI drops a room's
+        # remote track handles itself when it closes, and a track collected before that (the
+        # model left first) would make it log "Attempted to drop unknown FFI handle".
+        self._remote_tracks: list[rtc.Track] = []
         self._keepalive: asyncio.Task[None] | None = None
         self._in_flight: set[asyncio.Future[Any]] = set()  # livekit calls that cannot be called off
         self._closed = False
@@ -123,6 +127,7 @@ class MediaLink:
                 await asyncio.wait(self._in_flight, timeout=NATIVE_GRACE)
         finally:  # cancelled too (the loop is ending): leave now rather than never
             await self._room.disconnect()
+            self._remote_tracks.clear()
 
     # ---- the model's output ------------------------------------------------------------------
 
@@ -134,6 +139,7 @@ class MediaLink:
             return
         if track.kind != rtc.TrackKind.KIND_VIDEO or track.sid in self._readers or self._closed:
             return
+        self._remote_tracks.append(track)
         self._readers[track.sid] = asyncio.get_running_loop().create_task(
             self._read(track), name="warmrtc-output"
         )

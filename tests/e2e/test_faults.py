@@ -230,7 +230,6 @@ def test_disconnect_racing_capture_and_unmute_from_threads(emulator_url: str) ->
     assert sum(captured) > 0
 
 
-@pytest.mark.filterwarnings("ignore:The HMAC key is")  # livekit-server --dev's secret is short
 def test_cancelling_connect_or_disconnect_at_any_point_leaves_nothing_open(
     emulator_url: str,
 ) -> None:
