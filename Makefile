@@ -16,8 +16,7 @@ lint: install
 	$(PYTHON) -m ruff check $(PY_SOURCES)
 	$(PYTHON) -m ruff format --check $(PY_SOURCES)
 	clang-format --dry-run --Werror $(CPP_SOURCES)
-	shellcheck -S warning scripts/livekit-server scripts/libyuv-source scripts/check-wheel \
-		scripts/dev-env .ci/run
+	shellcheck -S warning scripts/libyuv-source scripts/check-wheel scripts/dev-env .ci/run
 	$(PYTHON) -m mypy.stubtest warmrtc._core --allowlist tests/stubtest-allowlist.txt
 	$(PYTHON) -m mypy python/warmrtc
 
@@ -30,12 +29,13 @@ format: install
 unit: install
 	$(PYTHON) -m pytest -q tests --ignore=tests/e2e
 
-# The whole suite, inside the local stack's network namespace (needs root; see README).
+# The whole suite, inside the local stack's network namespace (no root needed; see README).
 test: install lint stack
-	scripts/livekit-server run -- $(PYTHON) -m pytest -q -rA tests
+	$(PYTHON) -m warmrtc.stack -- $(PYTHON) -m pytest -q -rA tests
 
-stack:
-	scripts/livekit-server install
+# The pinned livekit-server, built with Go into the per-user cache once.
+stack: install
+	$(PYTHON) -m warmrtc.stack --install >/dev/null
 
 # Release artifacts as the wheels workflow builds them, checked: see scripts/check-wheel.
 wheel: install
@@ -43,13 +43,13 @@ wheel: install
 
 bench: install stack
 	$(PYTHON) benchmarks/capture.py
-	scripts/livekit-server run -- $(PYTHON) benchmarks/warm_start.py
-	scripts/livekit-server run -- $(PYTHON) benchmarks/sessions.py
+	$(PYTHON) -m warmrtc.stack -- $(PYTHON) benchmarks/warm_start.py
+	$(PYTHON) -m warmrtc.stack -- $(PYTHON) benchmarks/sessions.py
 
-# The demo on the local stack (needs root for the namespace); with DECART_API_KEY set, run
-# `warmrtc demo` directly to use the real service.
+# The demo on the local stack (it starts one itself; no root needed); with DECART_API_KEY set,
+# it uses the real service.
 demo: install stack
-	scripts/livekit-server run -- $(PYTHON) -m warmrtc.cli demo $(DEMO_ARGS)
+	$(PYTHON) -m warmrtc.cli demo $(DEMO_ARGS)
 
 clean:
 	rm -rf build dist wheelhouse .cache/wheel-venv .pytest_cache .ruff_cache .mypy_cache .hypothesis

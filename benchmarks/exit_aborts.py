@@ -13,7 +13,7 @@ warmrtc.VideoSource installs warmrtc._exit's exit hook; --without-hook takes it 
 (atexit.unregister) to measure the rate without it on the same code.
 
 Run inside the stack:
-    scripts/livekit-server run -- python benchmarks/exit_aborts.py -n 40 [--without-hook]
+    python -m warmrtc.stack -- python benchmarks/exit_aborts.py -n 40 [--without-hook]
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ For each N: time to warm the pool, memory per warm session (RSS delta of this pr
 while the pool sits warm and idle, and acquire latency with a non-empty pool (p50/p99).
 The emulator runs in its own process, so its costs are not counted here.
 
-Run inside the stack: scripts/livekit-server run -- python benchmarks/sessions.py
+Run inside the stack: python -m warmrtc.stack -- python benchmarks/sessions.py
 """
 
 from __future__ import annotations

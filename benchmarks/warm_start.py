@@ -3,7 +3,7 @@
 Cold: connect() -> first generated frame, capturing from the start.
 Warm: a session connected with start_muted=True; unmute() -> first generated frame.
 
-Run inside the stack: scripts/livekit-server run -- python benchmarks/warm_start.py
+Run inside the stack: python -m warmrtc.stack -- python benchmarks/warm_start.py
 """
 
 from __future__ import annotations

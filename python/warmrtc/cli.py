@@ -1,5 +1,10 @@
-"""The warmrtc command: ``warmrtc demo`` shows pre-warming; ``warmrtc emulator`` runs the
-local realtime service."""
+"""The warmrtc command.
+
+- ``warmrtc demo``: warm a session, go live, pause, resume, and print the timeline (on the
+  local stack unless DECART_API_KEY is set);
+- ``warmrtc stack -- CMD``: run CMD next to a local livekit-server, in a namespace of its own;
+- ``warmrtc emulator``: the local realtime service (see ``warmrtc emulator --help``).
+"""
 
 from __future__ import annotations
 
@@ -9,17 +14,24 @@ import sys
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(prog="warmrtc", description=__doc__)
-    parser.add_argument("command", choices=["demo", "emulator"], help="what to run")
-    args, rest = parser.parse_known_args(argv[:1])
+    parser = argparse.ArgumentParser(
+        prog="warmrtc", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("command", choices=["demo", "stack", "emulator"], help="what to run")
+    args = parser.parse_args(argv[:1])
+    rest = argv[1:]
     if args.command == "emulator":
         from .emulator.__main__ import main as emulator_main
 
-        emulator_main(rest + argv[1:])
+        emulator_main(rest)
+    elif args.command == "stack":
+        from .stack import main as stack_main
+
+        sys.exit(stack_main(rest))
     else:
         from .demo import main as demo_main
 
-        demo_main(rest + argv[1:])
+        demo_main(rest)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import os
+import sys
 import threading
 import time
 import urllib.request
@@ -20,8 +21,9 @@ from typing import Any
 import numpy as np
 
 from .local_service import LocalService
-from .session import connect
+from .session import Session, connect
 from .source import VideoSource
+from .timeline import Timeline, draw
 
 
 def moving_pattern(width: int, height: int) -> Iterator[np.ndarray]:
@@ -144,6 +146,20 @@ async def run_demo(args: argparse.Namespace, base_url: str | None, api_key: str 
 
     camera = Camera(source, frames, args.fps)
     camera.start()
+    timeline = Timeline()
+    session: Session | None = None
+
+    def counters() -> tuple[int, int, int]:
+        stats = source.stats
+        return stats["captured"], stats["converted"], session.billed_seconds if session else 0
+
+    async def received() -> int | None:
+        if session is None or base_url is None:  # the real service reports no frame counts
+            return None
+        seen = await asyncio.to_thread(service_report, base_url, session.session_id)
+        return seen["frames_received"] if seen else None
+
+    recording = asyncio.create_task(timeline.record(counters, received))
     t0 = time.monotonic()
     session = await connect(
         source,
@@ -154,16 +170,18 @@ async def run_demo(args: argparse.Namespace, base_url: str | None, api_key: str 
         start_muted=True,
         on_frame=on_frame,
     )
+    timeline.mark("warm")
     connected = time.monotonic()
     print(f"connected (warm, muted) in {connected - t0:.2f} s; session {session.session_id}")
     await asyncio.sleep(args.warm)
-    sent_warm = source.stats["converted"]
-    seen = service_report(session.config.base_url, session.session_id) if base_url else None
+    seen = await received()
     print(
-        f"warm idle {args.warm:.1f} s: frames sent {sent_warm}, frames the model received "
-        f"{seen['frames_received'] if seen else 'n/a'}, billed {session.billed_seconds} s"
+        f"warm idle {args.warm:.1f} s: the app captured {source.stats['captured']} frames, "
+        f"sent {source.stats['converted']}, the model received "
+        f"{'n/a' if seen is None else seen}, billed {session.billed_seconds} s"
     )
     unmuted = time.monotonic()
+    timeline.mark("live")
     session.unmute()
     async with asyncio.timeout(10):
         while not first_frame:
@@ -171,14 +189,19 @@ async def run_demo(args: argparse.Namespace, base_url: str | None, api_key: str 
     print(f"unmute -> first generated frame: {(first_frame[0] - unmuted) * 1000:.0f} ms")
     await asyncio.sleep(args.live)
     session.mute()
+    timeline.mark("paused")
     print(f"live {args.live:.1f} s, now paused")
     await asyncio.sleep(args.pause)
     session.unmute()
+    timeline.mark("live")
     print(f"paused {args.pause:.1f} s, resumed")
     await asyncio.sleep(args.live)
     session.mute()
+    timeline.mark("paused")
     await asyncio.sleep(1.5)  # let the last billing tick arrive
     billed = session.billed_seconds
+    recording.cancel()
+    await asyncio.gather(recording, return_exceptions=True)
     await session.disconnect()
     camera.stop.set()
     camera.join(2)
@@ -190,6 +213,9 @@ async def run_demo(args: argparse.Namespace, base_url: str | None, api_key: str 
         f"billed seconds: {billed} (live {2 * args.live:.1f} s of "
         f"{time.monotonic() - connected:.1f} s connected)"
     )
+    if args.plot:
+        draw(timeline, args.plot)
+        print(f"timeline drawn to {args.plot}")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -203,12 +229,22 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--warm", type=float, default=3.0, help="seconds to stay warm before Start")
     p.add_argument("--live", type=float, default=3.0, help="seconds live, before and after pause")
     p.add_argument("--pause", type=float, default=2.0)
+    p.add_argument("--plot", metavar="FILE", help="draw the timeline into FILE (e.g. a .png)")
+    argv = sys.argv[1:] if argv is None else argv
     args = p.parse_args(argv)
     api_key = os.environ.get("DECART_API_KEY")
     if api_key:
         print("using the realtime service (DECART_API_KEY is set)")
         asyncio.run(run_demo(args, None, api_key))
         return
+    if not os.environ.get("WARMRTC_LIVEKIT_URL"):
+        # Not inside a local stack yet: start one (no root needed) and run again inside it.
+        from . import stack
+
+        try:
+            sys.exit(stack.run([sys.executable, "-m", "warmrtc.cli", "demo", *argv]))
+        except stack.StackError as e:
+            raise SystemExit(f"warmrtc demo: {e}") from None
     print("using the local stack (set DECART_API_KEY to use the real service)")
     with LocalService() as (base_url, local_key):
         asyncio.run(run_demo(args, base_url, local_key))

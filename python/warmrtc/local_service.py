@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import os
 import secrets
 import subprocess
@@ -13,7 +14,7 @@ from types import TracebackType
 class LocalService:
     """``with LocalService() as (base_url, api_key):`` runs ``python -m warmrtc.emulator``.
 
-    Needs a LiveKit server: ``WARMRTC_LIVEKIT_URL`` (set inside ``scripts/livekit-server run``)
+    Needs a LiveKit server: ``WARMRTC_LIVEKIT_URL`` (set inside ``warmrtc stack``)
     and binds to ``WARMRTC_NETNS_HOST``.
     """
 
@@ -21,9 +22,11 @@ class LocalService:
         url = os.environ.get("WARMRTC_LIVEKIT_URL")
         if not url:
             raise RuntimeError(
-                "no local LiveKit server: run inside `scripts/livekit-server run -- ...` "
-                "(as `make demo` does), or set DECART_API_KEY to use the real service"
+                "no local LiveKit server: run inside `warmrtc stack -- ...` "
+                "(as `warmrtc demo` does), or set DECART_API_KEY to use the real service"
             )
+        if importlib.util.find_spec("livekit.api") is None:
+            raise RuntimeError("the local service needs livekit-api: pip install 'warmrtc[local]'")
         self.api_key = "local-" + secrets.token_hex(8)
         host = os.environ.get("WARMRTC_NETNS_HOST", "127.0.0.1")
         self._proc = subprocess.Popen(

@@ -1,4 +1,4 @@
-"""End-to-end fixtures: the real livekit-server (started by scripts/livekit-server in a network
+"""End-to-end fixtures: the real livekit-server (started by `warmrtc stack` in a network
 namespace) and the emulator, started here as a subprocess the way users start it."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if not os.environ.get("WARMRTC_LIVEKIT_URL") and any("e2e" in i.nodeid for i in items):
         raise pytest.UsageError(
             "end-to-end tests run inside the local stack's network namespace: "
-            "scripts/livekit-server run -- python -m pytest tests/e2e (as root), or make test"
+            "python -m warmrtc.stack -- python -m pytest tests/e2e, or make test"
         )
 
 

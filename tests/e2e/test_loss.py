@@ -12,12 +12,12 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import pytest
 from conftest import API_KEY
 
-NETNS = "warmrtc-lossy"
 CLIENT, GATEWAY = "10.78.0.2", "10.78.0.1"
 SECONDS = 8
 
@@ -53,14 +53,34 @@ asyncio.run(asyncio.wait_for(main(sys.argv[1], sys.argv[2], float(sys.argv[3])),
 """
 
 
+class ClientNamespace:
+    """A network namespace of the test's own, held open by a sleeping process: made with
+    `unshare --net` and entered with `nsenter`, so that it works with or without root (inside
+    the stack's own user namespace) and needs no /run/netns."""
+
+    def __init__(self) -> None:
+        self.holder = subprocess.Popen(["unshare", "--net", "sleep", "600"])
+        self.inside = ("nsenter", f"--net=/proc/{self.holder.pid}/ns/net")
+        # unshare makes the namespace, then execs sleep: wait until it has.
+        ours = os.readlink("/proc/self/ns/net")
+        deadline = time.monotonic() + 10
+        while os.readlink(f"/proc/{self.holder.pid}/ns/net") == ours:
+            assert time.monotonic() < deadline, "unshare --net made no namespace"
+            time.sleep(0.01)
+
+    def close(self) -> None:
+        self.holder.kill()
+        self.holder.wait(10)
+
+
 def sh(*args: str, stdin: str | None = None) -> None:
     done = subprocess.run(args, input=stdin, capture_output=True, text=True)
     assert done.returncode == 0, f"{' '.join(args)}: {done.stderr.strip()}"
 
 
-def set_loss(percent: int) -> None:
+def set_loss(ns: ClientNamespace, percent: int) -> None:
     """Drops `percent`% of packets arriving on each end of the client's veth."""
-    for prefix, dev in (([], "wr1a"), (["ip", "netns", "exec", NETNS], "wr1b")):
+    for prefix, dev in (((), "wr1a"), (ns.inside, "wr1b")):
         subprocess.run(
             [*prefix, "nft", "delete", "table", "inet", "warmrtc_loss"],
             check=False,
@@ -75,9 +95,9 @@ def set_loss(percent: int) -> None:
             sh(*prefix, "nft", "-f", "-", stdin=rule)
 
 
-def dropped_packets() -> int:
+def dropped_packets(ns: ClientNamespace) -> int:
     total = 0
-    for prefix in ([], ["ip", "netns", "exec", NETNS]):
+    for prefix in ((), ns.inside):
         listing = subprocess.run(
             [*prefix, "nft", "list", "table", "inet", "warmrtc_loss"],
             capture_output=True,
@@ -89,32 +109,29 @@ def dropped_packets() -> int:
 
 
 @pytest.fixture
-def lossy_netns() -> Iterator[None]:
-    sh("ip", "netns", "add", NETNS)
+def lossy_netns() -> Iterator[ClientNamespace]:
+    ns = ClientNamespace()
     try:
-        sh("ip", "link", "add", "wr1a", "type", "veth", "peer", "name", "wr1b", "netns", NETNS)
+        pid = str(ns.holder.pid)
+        sh("ip", "link", "add", "wr1a", "type", "veth", "peer", "name", "wr1b", "netns", pid)
         sh("ip", "addr", "add", f"{GATEWAY}/24", "dev", "wr1a")
         sh("ip", "link", "set", "wr1a", "up")
-        inside = ("ip", "netns", "exec", NETNS)
-        sh(*inside, "ip", "link", "set", "lo", "up")
-        sh(*inside, "ip", "addr", "add", f"{CLIENT}/24", "dev", "wr1b")
-        sh(*inside, "ip", "link", "set", "wr1b", "up")
+        sh(*ns.inside, "ip", "link", "set", "lo", "up")
+        sh(*ns.inside, "ip", "addr", "add", f"{CLIENT}/24", "dev", "wr1b")
+        sh(*ns.inside, "ip", "link", "set", "wr1b", "up")
         # The stack's addresses (livekit-server, the emulator) are reached through the veth.
-        sh(*inside, "ip", "route", "add", "10.77.0.0/24", "via", GATEWAY)
-        yield
+        sh(*ns.inside, "ip", "route", "add", "10.77.0.0/24", "via", GATEWAY)
+        yield ns
     finally:
-        set_loss(0)
+        set_loss(ns, 0)
         subprocess.run(["ip", "link", "del", "wr1a"], check=False, capture_output=True)
-        subprocess.run(["ip", "netns", "del", NETNS], check=False, capture_output=True)
+        ns.close()
 
 
-def live_fps(emulator_url: str) -> dict:
+def live_fps(ns: ClientNamespace, emulator_url: str) -> dict:
     proc = subprocess.run(
         [
-            "ip",
-            "netns",
-            "exec",
-            NETNS,
+            *ns.inside,
             sys.executable,
             "-c",
             CLIENT_SCRIPT,
@@ -132,12 +149,12 @@ def live_fps(emulator_url: str) -> dict:
 
 
 def test_a_live_session_keeps_delivering_frames_at_5_percent_loss(
-    emulator_url: str, lossy_netns: None
+    emulator_url: str, lossy_netns: ClientNamespace
 ) -> None:
-    clean = live_fps(emulator_url)
-    set_loss(5)
-    lossy = live_fps(emulator_url)
-    dropped = dropped_packets()
+    clean = live_fps(lossy_netns, emulator_url)
+    set_loss(lossy_netns, 5)
+    lossy = live_fps(lossy_netns, emulator_url)
+    dropped = dropped_packets(lossy_netns)
     print(
         f"generated frames/s over the veth: no loss {clean['fps']:.1f}, "
         f"5% loss each way {lossy['fps']:.1f} ({dropped} packets dropped)"

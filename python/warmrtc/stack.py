@@ -1,0 +1,300 @@
+"""The local media stack: a pinned livekit-server in a network namespace of its own.
+
+``warmrtc stack -- CMD`` (and ``warmrtc demo`` without an API key, and the test suite) runs CMD
+next to a livekit-server inside a fresh network namespace with one veth pair
+(10.77.0.1/24 <-> 10.77.0.2/24) and nothing else: libwebrtc ignores loopback interfaces when it
+gathers ICE candidates, and local traffic must never reach the machine's real network.
+
+No root needed: as a plain user the namespace is an unprivileged user + network namespace
+(``unshare --user --map-root-user --net``); as root, a network namespace (``unshare --net``).
+Inside, CMD sees ``WARMRTC_LIVEKIT_URL``, ``WARMRTC_LIVEKIT_KEY``, ``WARMRTC_LIVEKIT_SECRET``,
+``WARMRTC_NETNS_HOST`` (the address to bind other servers to), and for fault tests
+``WARMRTC_LIVEKIT_PIDFILE`` and ``WARMRTC_LIVEKIT_CMD`` (how to start the server again).
+
+The server is found in ``$WARMRTC_LIVEKIT_SERVER``, on PATH as ``livekit-server`` (the pinned
+version only), or in the per-user cache; otherwise it is built there from the Go module proxy
+with ``go install`` (a few minutes, once).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+VERSION = "v1.13.5"
+MODULE = "github.com/livekit/livekit-server/cmd/server"
+HOST, PEER, PORT = "10.77.0.1", "10.77.0.2", 7880
+API_KEY = "devkey"
+READY_TIMEOUT = 30.0  # seconds for the server to accept connections
+BUILD_TIMEOUT = 1800.0  # seconds for `go install` at the most
+
+
+class StackError(RuntimeError):
+    """The local stack cannot be started; the message says what to install or change."""
+
+
+def cache_dir() -> Path:
+    """The per-user cache: ``$WARMRTC_CACHE``, else ``$XDG_CACHE_HOME/warmrtc`` or
+    ``~/.cache/warmrtc``."""
+    if env := os.environ.get("WARMRTC_CACHE"):
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "warmrtc"
+
+
+# ---- the server binary -------------------------------------------------------------------
+
+
+def find_server() -> Path | None:
+    """The pinned livekit-server, if there is one already: no build."""
+    if env := os.environ.get("WARMRTC_LIVEKIT_SERVER"):
+        path = Path(env)
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            raise StackError(f"WARMRTC_LIVEKIT_SERVER={env} is not an executable file")
+        return path
+    cached = _cached_server()
+    if cached.is_file():
+        return cached
+    on_path = shutil.which("livekit-server")
+    if on_path and _server_version(Path(on_path)) == VERSION.lstrip("v"):
+        return Path(on_path)
+    return None
+
+
+def install_server(progress: bool = True) -> Path:
+    """The pinned livekit-server, built with Go into the per-user cache if needed."""
+    found = find_server()
+    if found is not None:
+        return found
+    go = shutil.which("go")
+    if go is None:
+        raise StackError(
+            f"the local stack needs livekit-server {VERSION}, and Go to build it: install Go "
+            "(https://go.dev/dl; Debian/Ubuntu: apt-get install golang) and run this again, or "
+            "set WARMRTC_LIVEKIT_SERVER to a livekit-server binary"
+        )
+    target = _cached_server()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "GOBIN": str(target.parent), "GOFLAGS": "-mod=mod"}
+    started = time.monotonic()
+    with tempfile.TemporaryFile("w+") as log:
+        build = subprocess.Popen(
+            [go, "install", f"{MODULE}@{VERSION}"], env=env, stdout=log, stderr=log
+        )
+        with _Progress(
+            f"building livekit-server {VERSION} with Go (once; a few minutes)", enabled=progress
+        ):
+            try:
+                build.wait(BUILD_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                build.kill()
+                build.wait()
+        if build.returncode != 0 or not (target.parent / "server").is_file():
+            log.seek(0)
+            tail = "".join(log.readlines()[-15:])
+            raise StackError(f"building livekit-server {VERSION} failed:\n{tail}")
+    (target.parent / "server").rename(target)
+    if progress:
+        print(
+            f"built livekit-server {VERSION} in {time.monotonic() - started:.0f} s: {target}",
+            file=sys.stderr,
+        )
+    return target
+
+
+def _cached_server() -> Path:
+    return cache_dir() / "livekit" / VERSION / "livekit-server"
+
+
+def _server_version(path: Path) -> str | None:
+    try:
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.split()[-1] if out.stdout.split() else None
+
+
+class _Progress:
+    """A line that says a long step is still going: elapsed seconds, on a terminal, updated in
+    place; elsewhere one line at the start and one every 30 s."""
+
+    def __init__(self, what: str, *, enabled: bool) -> None:
+        self._what, self._enabled = what, enabled
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> _Progress:
+        if self._enabled:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(2)
+
+    def _run(self) -> None:
+        tty = sys.stderr.isatty()
+        started = time.monotonic()
+        print(f"warmrtc: {self._what}...", file=sys.stderr, flush=True)
+        while not self._stop.wait(1 if tty else 30):
+            elapsed = time.monotonic() - started
+            end = "\r" if tty else "\n"
+            print(f"warmrtc: {self._what}: {elapsed:.0f} s", end=end, file=sys.stderr, flush=True)
+        if tty:
+            print(file=sys.stderr)
+
+
+# ---- the namespace --------------------------------------------------------------------------
+
+
+def run(command: list[str], *, progress: bool = True) -> int:
+    """Runs ``command`` inside a new namespace next to livekit-server; its exit status."""
+    if not command:
+        raise StackError("give a command to run inside the stack")
+    server = install_server(progress)
+    for tool, package in (("unshare", "util-linux"), ("ip", "iproute2")):
+        if shutil.which(tool) is None:
+            raise StackError(f"the local stack needs `{tool}`: install {package}")
+    enter = ["unshare", "--net"] if os.geteuid() == 0 else _rootless_unshare()
+    inside = [sys.executable, "-m", "warmrtc.stack", "_inside", str(server), "--", *command]
+    return subprocess.call([*enter, "--kill-child", *inside])
+
+
+def _rootless_unshare() -> list[str]:
+    enter = ["unshare", "--user", "--map-root-user", "--net"]
+    probe = subprocess.run([*enter, "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        raise StackError(
+            "this system does not let a plain user create a network namespace "
+            f"({probe.stderr.strip() or 'unshare failed'}). Enable unprivileged user "
+            "namespaces (sysctl kernel.unprivileged_userns_clone=1, or on Ubuntu 24.04 "
+            "kernel.apparmor_restrict_unprivileged_userns=0), or run as root"
+        )
+    return enter
+
+
+def _inside(server: str, command: list[str]) -> int:
+    """In the new namespace: the veth pair, livekit-server, then the command."""
+    for args in (
+        ["ip", "link", "set", "lo", "up"],
+        ["ip", "link", "add", "wr0a", "type", "veth", "peer", "name", "wr0b"],
+        ["ip", "addr", "add", f"{HOST}/24", "dev", "wr0a"],
+        ["ip", "addr", "add", f"{PEER}/24", "dev", "wr0b"],
+        ["ip", "link", "set", "wr0a", "up"],
+        ["ip", "link", "set", "wr0b", "up"],
+    ):
+        subprocess.run(args, check=True)
+    # A full-length secret for this namespace alone: --dev's own is 6 bytes, and every token
+    # minted with it warns (HMAC keys under 32 bytes).
+    secret = secrets.token_hex(24)
+    run_dir = Path(tempfile.mkdtemp(prefix="warmrtc-stack-"))
+    server_cmd = [server, "--dev", "--bind", HOST, "--node-ip", HOST]
+    env = {
+        **os.environ,
+        "LIVEKIT_KEYS": f"{API_KEY}: {secret}",
+        "WARMRTC_LIVEKIT_URL": f"ws://{HOST}:{PORT}",
+        "WARMRTC_LIVEKIT_KEY": API_KEY,
+        "WARMRTC_LIVEKIT_SECRET": secret,
+        "WARMRTC_NETNS_HOST": HOST,
+        "WARMRTC_LIVEKIT_PIDFILE": str(run_dir / "server.pid"),
+        "WARMRTC_LIVEKIT_CMD": shlex.join(server_cmd),
+    }
+    log_path = run_dir / "server.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(server_cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    (run_dir / "server.pid").write_text(str(proc.pid))
+    started = time.monotonic()
+    try:
+        _wait_ready(proc, log_path)
+        print(
+            f"warmrtc: livekit-server {VERSION} ready at ws://{HOST}:{PORT} in a namespace of "
+            f"its own ({time.monotonic() - started:.1f} s)",
+            file=sys.stderr,
+            flush=True,
+        )
+        child = subprocess.Popen(command, env=env)
+        signal.signal(signal.SIGTERM, lambda *_: child.terminate())
+        signal.signal(signal.SIGINT, lambda *_: child.send_signal(signal.SIGINT))
+        return child.wait()
+    finally:
+        _stop_servers(run_dir, proc)
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], log_path: Path) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            socket.create_connection((HOST, PORT), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    tail = "".join(log_path.read_text(errors="replace").splitlines(True)[-30:])
+    raise StackError(f"livekit-server did not start within {READY_TIMEOUT:g} s:\n{tail}")
+
+
+def _stop_servers(run_dir: Path, first: subprocess.Popen[bytes]) -> None:
+    # The one in the pid file too: a fault test may have started it again.
+    pids = {first.pid}
+    try:
+        pids.add(int((run_dir / "server.pid").read_text()))
+    except (OSError, ValueError):
+        pass
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and first.poll() is None:
+        time.sleep(0.05)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    first.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["_inside"]:  # internal: the half that runs in the namespace
+        server, _dash, *command = argv[1:]
+        try:
+            return _inside(server, command)
+        except StackError as e:
+            print(f"warmrtc stack: {e}", file=sys.stderr)
+            return 1
+    p = argparse.ArgumentParser(
+        prog="warmrtc stack",
+        description="Run a command next to a local livekit-server, in a network namespace of "
+        "its own (no root needed). `warmrtc stack --install` only builds the server.",
+    )
+    p.add_argument("--install", action="store_true", help="build the pinned server and exit")
+    p.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD [ARG...]")
+    args = p.parse_args(argv)
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    try:
+        if args.install:
+            print(install_server())
+            return 0
+        return run(command)
+    except StackError as e:
+        print(f"warmrtc stack: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
