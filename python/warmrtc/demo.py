@@ -232,6 +232,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--plot", metavar="FILE", help="draw the timeline into FILE (e.g. a .png)")
     argv = sys.argv[1:] if argv is None else argv
     args = p.parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # in order with logs
     api_key = os.environ.get("DECART_API_KEY")
     if api_key:
         print("using the realtime service (DECART_API_KEY is set)")
