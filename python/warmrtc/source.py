@@ -65,19 +65,18 @@ class VideoSource(Pipeline):
 
     def mute(self) -> None:
         """Drops every frame from now on (in a session: the session is muted)."""
-        switch = self._switch
-        if switch is not None:
-            switch.set(True)
-        else:
-            Pipeline.mute(self)
+        self._set_muted(True)
 
     def unmute(self) -> None:
         """Lets frames through again (in a session: the session goes live)."""
+        self._set_muted(False)
+
+    def _set_muted(self, muted: bool) -> None:
         switch = self._switch
         if switch is not None:
-            switch.set(False)
+            switch.set(muted)
         else:
-            Pipeline.unmute(self)
+            self._set_gate(muted)
 
     def _set_gate(self, muted: bool) -> None:
         """The native gate alone: for the mute switch, its only writer in a session."""
