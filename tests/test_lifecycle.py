@@ -25,11 +25,10 @@ from warmrtc.lifecycle import TRANSITIONS, InvalidTransition, Lifecycle, State
 
 
 class FakeLink:
-    """Establishes by running the next scripted outcome: None (success), or an exception."""
+    """Establishes by running the next scripted outcome: None (success), an exception, or a
+    callable run half-way (e.g. a loss reported while establishing)."""
 
-    def __init__(
-        self, *outcomes: BaseException | None, hang: bool = False, teardown_takes: float = 0
-    ) -> None:
+    def __init__(self, *outcomes: Any, hang: bool = False, teardown_takes: float = 0) -> None:
         self.outcomes = list(outcomes)
         self.hang = hang
         self.teardown_takes = teardown_takes
@@ -40,7 +39,9 @@ class FakeLink:
         if self.hang:
             await asyncio.sleep(3600)
         outcome = self.outcomes.pop(0) if self.outcomes else None
-        if outcome is not None:
+        if callable(outcome):
+            outcome()
+        elif outcome is not None:
             raise outcome
         self.established += 1
 
@@ -278,6 +279,33 @@ def test_an_app_that_returns_without_disconnecting_is_closed_quietly(
 
     with caplog.at_level(logging.INFO, "warmrtc"):
         asyncio.run(body())
-    assert lives[0].state == "disconnected" and link.torn_down == [False]
+    # Waited for in full: a background clean-up would never run once the loop is gone.
+    assert lives[0].state == "disconnected" and link.torn_down == [True]
     assert "reconnecting" not in caplog.text
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_a_loss_while_connecting_fails_the_connect() -> None:
+    async def body() -> None:
+        link = FakeLink()
+        life, _ = make(link)
+        link.outcomes = [lambda: life.lost(ConnectionLostError("closed after the ack"))]
+        with pytest.raises(ConnectionLostError, match="closed after the ack"):
+            await life.connect()
+        assert life.state == "disconnected"
+
+    run(body)
+
+
+def test_a_loss_while_reconnecting_fails_that_attempt_and_the_next_one_runs() -> None:
+    async def body() -> None:
+        link = FakeLink()
+        life, _ = make(link, attempts=3)
+        link.outcomes = [None, lambda: life.lost(ConnectionLostError("the new room dropped"))]
+        await life.connect()
+        life.lost(ConnectionLostError("gone"))
+        await until(lambda: life.state == "connected" and link.established == 3)
+        assert "the new room dropped" in str(life.last_error)
+        await life.close()
+
+    run(body)

@@ -8,6 +8,7 @@ import threading
 import time
 
 import numpy as np
+import pytest
 
 import warmrtc
 from warmrtc.mute import MuteSwitch
@@ -103,6 +104,27 @@ def test_toggling_from_threads_is_coalesced_and_ends_as_the_last_call() -> None:
         switch.set(False)
         await asyncio.sleep(interval * 3)
         assert track.muted is False and not source.muted
+        source.close()
+
+    asyncio.run(body())
+
+
+def test_a_closed_switch_refuses_unmute_and_stays_muted() -> None:
+    async def body() -> None:
+        source = warmrtc.VideoSource(64, 48)
+        mutes: list[bool] = []
+        switch = MuteSwitch(
+            source, asyncio.get_running_loop(), min_interval=0, on_muted=lambda: mutes.append(True)
+        )
+        source._attach(switch)
+        track = RecordingTrack()
+        switch.attach(track)
+        switch.set(False)
+        switch.close()  # a shutdown began
+        with pytest.raises(warmrtc.SessionClosedError):
+            source.unmute()  # through the switch, like session.unmute()
+        assert source.muted and track.muted is True and mutes == [True]
+        source._detach(switch)
         source.close()
 
     asyncio.run(body())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
 import threading
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
@@ -32,6 +33,7 @@ T = TypeVar("T")
 
 
 EXIT_GRACE = 10.0  # seconds the interpreter's exit waits for open sessions to disconnect
+CANCEL_GRACE = 10.0  # seconds an interrupted call waits for its work to be cancelled
 
 
 class _LoopThread:
@@ -49,7 +51,21 @@ class _LoopThread:
         atexit.register(self._at_exit)
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+        """Runs ``coro`` on the loop and waits for it. Interrupted (Ctrl-C) or timed out, the
+        work is cancelled and its clean-up waited for (bounded) before the error goes on."""
+        if threading.current_thread() is self._thread:
+            coro.close()
+            raise RuntimeError(
+                "a blocking warmrtc call from the session's own loop thread (an on_frame or "
+                "on_state callback) would wait for itself; use the async Session there"
+            )
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result(timeout)
+        except BaseException:
+            future.cancel()
+            concurrent.futures.wait([future], CANCEL_GRACE)
+            raise
 
     def stop(self) -> None:
         atexit.unregister(self._at_exit)

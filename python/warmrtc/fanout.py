@@ -64,6 +64,12 @@ class FrameFanout:
     ) -> Iterator[np.ndarray]:
         """Frames for a plain thread: the loop only ever puts without waiting; the thread waits
         (``timeout`` seconds at most for each frame: ``queue.Empty`` past that)."""
+        try:
+            on_loop = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            on_loop = False
+        if on_loop:
+            raise RuntimeError("frames_in_thread() would wait for its own loop: use frames()")
         buffer: queue.Queue[np.ndarray | None] = queue.Queue(READER_DEPTH)
 
         def put(frame: np.ndarray | None) -> None:

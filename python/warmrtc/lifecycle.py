@@ -15,11 +15,20 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
-from .errors import ConnectionLostError, SessionClosedError, WarmrtcError
+from .errors import (
+    ConcurrencyLimitError,
+    ConnectionLostError,
+    SessionClosedError,
+    WarmrtcError,
+)
 
 log = logging.getLogger("warmrtc")
 
 RECONNECT_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)  # seconds between reconnect attempts, then 8 s on
+# After a concurrency-limit refusal: the service frees a crashed client's slot after about 45 s,
+# so the attempts are spread over a minute or more.
+CAPACITY_DELAY = 15.0
+FAILED_CONNECT_GRACE = 0.5  # seconds a failed connect() waits for its clean-up past its timeout
 
 
 class State(enum.StrEnum):
@@ -82,6 +91,7 @@ class Lifecycle:
         self._reconnect_task: asyncio.Task[None] | None = None
         self._shutdown_task: asyncio.Task[None] | None = None
         self._exit_guard: asyncio.Task[None] | None = None
+        self._lost_while_establishing: WarmrtcError | None = None
         self.last_error: WarmrtcError | None = None
 
     @property
@@ -97,16 +107,21 @@ class Lifecycle:
 
     async def connect(self) -> None:
         """The first establish. On any failure (cancellation too) everything is released and the
-        error propagates; the whole call takes ``timeout`` at the most."""
+        error propagates; the whole call takes ``timeout`` at the most (and a moment for the
+        clean-up, which goes on in the background past that)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._timeout
         try:
-            await self._link.establish(self._timeout)
+            await self._establish()
         except BaseException as e:
             if isinstance(e, WarmrtcError):
                 self.last_error = e
             # Within the caller's timeout: a native call still in flight is left to finish in
             # the background and is then torn down.
             self._begin_shutdown(wait_native=False)
-            await self._await_shutdown()
+            grace = max(deadline - loop.time(), 0) + FAILED_CONNECT_GRACE
+            assert self._shutdown_task is not None
+            await asyncio.wait([asyncio.shield(self._shutdown_task)], timeout=grace)
             raise
         self._set_state(State.CONNECTED, "connected")
         # Wakes only when the loop itself is shutting down (asyncio.run() ending with the
@@ -121,21 +136,24 @@ class Lifecycle:
         except asyncio.CancelledError:
             if not self.closing:
                 log.info("session %s: the event loop is ending; disconnecting", self._name())
-                # The loop runs until this task ends: the shutdown must not cancel it.
+                # The loop runs until this task ends: the shutdown must not cancel it, and must
+                # not leave anything to a background task the loop would never run.
                 self._exit_guard = None
-                self._begin_shutdown(wait_native=False)
+                self._begin_shutdown(wait_native=True)
                 await self._await_shutdown()
             raise
 
     # ---- what the link and the session report -------------------------------------------
 
     def lost(self, error: WarmrtcError) -> None:
-        """The control channel or the media room went away: reconnect (once at a time)."""
-        if self.closing or self._state in (State.CONNECTING, State.DISCONNECTED):
+        """The control channel or the media room went away: reconnect (once at a time). A loss
+        while connecting or reconnecting fails that attempt once it returns."""
+        if self.closing or self._state == State.DISCONNECTED:
+            return
+        if self._state == State.CONNECTING or self._reconnecting():
+            self._lost_while_establishing = error
             return
         self.last_error = error
-        if self._reconnect_task is not None and not self._reconnect_task.done():
-            return
         log.warning("session %s: %s; reconnecting", self._name(), error)
         self._set_state(State.RECONNECTING, str(error))
         self._reconnect_task = asyncio.get_running_loop().create_task(
@@ -168,30 +186,45 @@ class Lifecycle:
     def _reconnecting(self) -> bool:
         return self._reconnect_task is not None and not self._reconnect_task.done()
 
+    async def _establish(self) -> None:
+        """One establish; a loss reported while it ran fails it (nothing reports it again)."""
+        self._lost_while_establishing = None
+        await self._link.establish(self._timeout)
+        if (lost := self._lost_while_establishing) is not None:
+            raise ConnectionLostError(f"lost while connecting: {lost}")
+
     async def _reconnect(self) -> None:
         """Tears down and establishes again, with backoff. Whatever happens, it ends in a
         visible state: connected, or disconnected with ``last_error``."""
         try:
-            for attempt in range(1, self._reconnect_attempts + 1):
+            attempts = self._reconnect_attempts
+            for attempt in range(1, attempts + 1):
                 await self._link.teardown(wait_native=False)
                 try:
-                    await self._link.establish(self._timeout)
+                    await self._establish()
                 except WarmrtcError as e:
                     self.last_error = e
-                    if not e.retryable:
+                    if not e.retryable or attempt == attempts:
                         break  # a refused key or an unknown model: another try cannot fix it
                     delay = RECONNECT_DELAYS[min(attempt - 1, len(RECONNECT_DELAYS) - 1)]
+                    if isinstance(e, ConcurrencyLimitError):
+                        delay = max(delay, CAPACITY_DELAY)
                     log.warning("reconnect attempt %d failed: %s; again in %g s", attempt, e, delay)
                     await asyncio.sleep(delay)
                     continue
                 self._set_state(State.CONNECTED, f"reconnected (attempt {attempt})")
                 return
-            reason = (
-                f"reconnecting failed after {self._reconnect_attempts} attempts"
-                if self._reconnect_attempts
-                else "the connection was lost and reconnect_attempts is 0"
-            )
-            error = ConnectionLostError(f"{reason}: {self.last_error}")
+            last = self.last_error
+            if last is not None and not last.retryable:
+                error: WarmrtcError = last  # its own class says why: no retry can help
+            elif attempts:
+                error = ConnectionLostError(
+                    f"reconnecting failed after {attempts} attempts: {last}"
+                )
+            else:
+                error = ConnectionLostError(
+                    f"the connection was lost and reconnect_attempts is 0: {last}"
+                )
         except asyncio.CancelledError:
             raise  # the shutdown cancels it
         except Exception as e:  # a bug must still end the session visibly, never a dead task
@@ -221,13 +254,13 @@ class Lifecycle:
         await asyncio.shield(self._shutdown_task)
 
     async def _shut_down(self, wait_native: bool) -> None:
-        self._before_shutdown()  # e.g. close the gate: nothing flows from here on
-        me = asyncio.current_task()
-        for task in (self._reconnect_task, self._exit_guard):
-            if task is not None and task is not me and not task.done():
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
         try:
+            self._before_shutdown()  # e.g. close the gate: nothing flows from here on
+            me = asyncio.current_task()
+            for task in (self._reconnect_task, self._exit_guard):
+                if task is not None and task is not me and not task.done():
+                    task.cancel()
+                    await asyncio.gather(task, return_exceptions=True)
             await self._link.teardown(wait_native=wait_native)
         finally:
             self._set_state(State.DISCONNECTED, str(self.last_error or "disconnected"))

@@ -124,12 +124,13 @@ class ServiceLink:
             raise ConnectTimeoutError(f"{step} did not finish within {timeout:g} s") from None
 
     async def teardown(self, *, wait_native: bool) -> None:
-        media, self._media = self._media, None
-        control, self._control = self._control, None
+        media, control = self._media, self._control
+        self._control = None  # from here on its loss is no news (see _control_closed)
         try:
             if media is not None:
                 await media.close(wait_native=wait_native)
         finally:
+            self._media = None
             if control is not None:
                 await control.close()
 

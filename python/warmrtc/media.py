@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from livekit import rtc
+from livekit.rtc.participant import PublishTrackError
 
 from .errors import ConnectionLostError
 from .models import INFERENCE_IDENTITY_PREFIX, RealtimeModel
@@ -63,8 +64,9 @@ class MediaLink:
         self._in_flight: set[asyncio.Future[Any]] = set()  # livekit calls that cannot be called off
         self._closed = False
         self._room.on("track_subscribed", self._track_subscribed)
-        self._room.on("reconnecting", on_reconnecting)
-        self._room.on("reconnected", on_reconnected)
+        # A room still being left (in the background) must not speak for the session any more.
+        self._room.on("reconnecting", lambda: None if self._closed else on_reconnecting())
+        self._room.on("reconnected", lambda: None if self._closed else on_reconnected())
         self._room.on("disconnected", self._disconnected)
 
     async def join(self, info: RoomInfo) -> None:
@@ -88,7 +90,10 @@ class MediaLink:
         options.video_encoding.max_bitrate = _bitrate(self._source, self._model)
         # One consumer (the model) at one size: simulcast layers would be encoded for nobody.
         options.simulcast = False
-        await self._native(self._room.local_participant.publish_track(track, options))
+        try:
+            await self._native(self._room.local_participant.publish_track(track, options))
+        except PublishTrackError as e:  # e.g. the media server restarting: worth a retry
+            raise ConnectionLostError(f"cannot publish the track: {e}") from None
         self._switch.published(track)
         if self._switch.muted:
             self._keepalive = asyncio.get_running_loop().create_task(
@@ -112,14 +117,16 @@ class MediaLink:
         tasks = [t for t in (self._keepalive, *self._readers.values()) if t is not None]
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self._readers.clear()
-        if self._in_flight and not wait_native:
-            task = asyncio.get_running_loop().create_task(self._leave(), name="warmrtc-leave")
-            _background.add(task)
-            task.add_done_callback(_background.discard)
-            return
-        await self._leave()
+        try:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        finally:  # cancelled here too, the room is left: it would stay joined otherwise
+            self._readers.clear()
+            if self._in_flight and not wait_native:
+                leave = asyncio.get_running_loop().create_task(self._leave(), name="warmrtc-leave")
+                _background.add(leave)
+                leave.add_done_callback(_background.discard)
+            else:
+                await self._leave()
 
     async def _leave(self) -> None:
         try:

@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from .errors import SessionClosedError
+
 MIN_TRACK_INTERVAL = 0.05  # seconds between two mute/unmute messages for the track
 
 
@@ -47,9 +49,11 @@ class MuteSwitch:
         *,
         min_interval: float = MIN_TRACK_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
+        on_muted: Callable[[], None] = lambda: None,
     ) -> None:
         self._gate = gate
         self._loop = loop
+        self._on_muted = on_muted
         self._min_interval = min_interval
         self._clock = clock
         self._lock = threading.RLock()
@@ -57,6 +61,7 @@ class MuteSwitch:
         self._track_muted: bool | None = None  # what the track was last told; None: nothing yet
         self._last_change = -float("inf")
         self._sync_scheduled = False
+        self._closed = False
         self.track_changes = 0  # mute/unmute messages sent for tracks, for tests and stats
 
     @property
@@ -65,14 +70,26 @@ class MuteSwitch:
 
     def set(self, muted: bool) -> None:
         """Mutes or unmutes. Muting closes the gate before anything else; unmuting tells the
-        track first (when the rate allows) so that the first frames through are not lost."""
+        track first (when the rate allows) so that the first frames through are not lost.
+        Unmuting a closed switch raises SessionClosedError: checked under the switch's lock, so
+        no unmute can slip in between a shutdown's mute and its teardown."""
         with self._lock:
             if muted:
                 self._gate._set_gate(True)
                 self._sync_track()
             else:
+                if self._closed:
+                    raise SessionClosedError("the session is disconnected; connect a new one")
                 self._sync_track(want=False)
                 self._gate._set_gate(False)
+        if muted:
+            self._on_muted()
+
+    def close(self) -> None:
+        """Mutes for good: the session is shutting down. Idempotent."""
+        with self._lock:
+            self._closed = True
+        self.set(True)
 
     def attach(self, track: Track) -> None:
         """A new track, before it is published: it starts in the gate's state."""

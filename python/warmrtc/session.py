@@ -48,7 +48,7 @@ class Session:
         self._source = source
         self._config = config
         self._loop = asyncio.get_running_loop()
-        self._switch = MuteSwitch(source, self._loop)
+        self._switch = MuteSwitch(source, self._loop, on_muted=self._muted)
         self._frames = FrameFanout(config.on_frame)
         self._link = ServiceLink(config, source, self._switch, self._frames, lambda: self._life)
         self._life = Lifecycle(
@@ -57,7 +57,7 @@ class Session:
             reconnect_attempts=config.reconnect_attempts,
             muted=lambda: self._switch.muted,
             on_state=self._state_changed,
-            before_shutdown=lambda: self._switch.set(True),
+            before_shutdown=self._switch.close,
             name=lambda: self.session_id,
         )
         source._attach(self._switch)
@@ -108,22 +108,22 @@ class Session:
         """Stops frames at once: the native gate first, then the published track."""
         self._life.check_open()
         self._switch.set(True)
-        self._on_loop(lambda: self._life.generation_stopped("muted"))
 
     def unmute(self) -> None:
         """Goes live: the track, then the native gate lets frames through."""
         self._life.check_open()
         self._switch.set(False)
 
-    def _on_loop(self, call: Any) -> None:
+    def _muted(self) -> None:
+        # From any thread (session.mute(), source.mute()): the state follows on the loop.
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
         if running is self._loop:
-            call()
+            self._life.generation_stopped("muted")
         elif not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(call)
+            self._loop.call_soon_threadsafe(self._life.generation_stopped, "muted")
 
     # ---- control -----------------------------------------------------------------------------
 

@@ -169,7 +169,23 @@ def run(command: list[str], *, progress: bool = True) -> int:
             raise StackError(f"the local stack needs `{tool}`: install {package}")
     enter = ["unshare", "--net"] if os.geteuid() == 0 else _rootless_unshare()
     inside = [sys.executable, "-m", "warmrtc.stack", "_inside", str(server), "--", *command]
-    return subprocess.call([*enter, "--kill-child", *inside])
+    # unshare execs the inner half (no fork): signals to it reach the namespace's owner.
+    return _wait_forwarding_signals(subprocess.Popen([*enter, *inside]))
+
+
+def _wait_forwarding_signals(child: subprocess.Popen[bytes]) -> int:
+    """Waits for ``child``, passing SIGTERM on. SIGINT is not passed on: a terminal's Ctrl-C
+    reaches the whole foreground process group already, and a second one would interrupt the
+    command's own clean-up; here it only keeps waiting, so that clean-up can finish."""
+    previous = {
+        signal.SIGTERM: signal.signal(signal.SIGTERM, lambda *_: child.terminate()),
+        signal.SIGINT: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    }
+    try:
+        return child.wait()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _rootless_unshare() -> list[str]:
@@ -195,7 +211,10 @@ def _inside(server: str, command: list[str]) -> int:
         ["ip", "link", "set", "wr0a", "up"],
         ["ip", "link", "set", "wr0b", "up"],
     ):
-        subprocess.run(args, check=True)
+        done = subprocess.run(args, capture_output=True, text=True)
+        if done.returncode != 0:
+            hint = " (is the veth kernel module loaded? as root: modprobe veth)" * ("veth" in args)
+            raise StackError(f"`{' '.join(args)}` failed: {done.stderr.strip()}{hint}")
     # A full-length secret for this namespace alone: --dev's own is 6 bytes, and every token
     # minted with it warns (HMAC keys under 32 bytes).
     secret = secrets.token_hex(24)
@@ -224,10 +243,11 @@ def _inside(server: str, command: list[str]) -> int:
             file=sys.stderr,
             flush=True,
         )
-        child = subprocess.Popen(command, env=env)
-        signal.signal(signal.SIGTERM, lambda *_: child.terminate())
-        signal.signal(signal.SIGINT, lambda *_: child.send_signal(signal.SIGINT))
-        return child.wait()
+        try:
+            child = subprocess.Popen(command, env=env)
+        except OSError as e:
+            raise StackError(f"cannot run {command[0]!r}: {e.strerror}") from None
+        return _wait_forwarding_signals(child)
     finally:
         _stop_servers(run_dir, proc)
         shutil.rmtree(run_dir, ignore_errors=True)
