@@ -20,10 +20,22 @@ from .errors import (
     SessionClosedError,
     WarmrtcError,
 )
+from .events import (
+    Event,
+    GenerationEndedEvent,
+    GenerationStartedEvent,
+    GenerationTickEvent,
+    QueuePositionEvent,
+    ReconnectEvent,
+    ServiceErrorEvent,
+    StateChangeEvent,
+    StatsEvent,
+)
 from .lifecycle import State
 from .pool import PoolStats, WarmPool
 from .session import Session, connect
 from .source import VideoSource
+from .stats import SessionStats
 
 __all__ = [
     "AuthenticationError",
@@ -33,15 +45,25 @@ __all__ = [
     "ConnectOptions",
     "ConnectTimeoutError",
     "ConnectionLostError",
+    "Event",
+    "GenerationEndedEvent",
+    "GenerationStartedEvent",
+    "GenerationTickEvent",
     "ModelError",
     "PoolStats",
     "PoolTimeoutError",
     "ProtocolError",
+    "QueuePositionEvent",
+    "ReconnectEvent",
     "RejectedError",
+    "ServiceErrorEvent",
     "Session",
     "SessionClosedError",
     "SessionConfig",
+    "SessionStats",
     "State",
+    "StateChangeEvent",
+    "StatsEvent",
     "VideoSource",
     "WarmPool",
     "WarmrtcError",

@@ -58,6 +58,7 @@ class MuteSwitch:
         self._last_change = -float("inf")
         self._sync_scheduled = False
         self.track_changes = 0  # mute/unmute messages sent for tracks, for tests and stats
+        self.unmuted_at: float | None = None  # clock() of the last muted -> unmuted change
 
     @property
     def muted(self) -> bool:
@@ -71,8 +72,11 @@ class MuteSwitch:
                 self._gate._set_gate(True)
                 self._sync_track()
             else:
+                was_muted = self._gate.muted
                 self._sync_track(want=False)
                 self._gate._set_gate(False)
+                if was_muted:
+                    self.unmuted_at = self._clock()
 
     def attach(self, track: Track) -> None:
         """A new track, before it is published: it starts in the gate's state."""
