@@ -160,14 +160,25 @@ def test_a_thread_reads_events_without_stalling_the_loop() -> None:
     async def body() -> None:
         loop = asyncio.get_running_loop()
         fanout: Fanout[int] = Fanout(None, depth=8, name="on_event", warn_drops=True)
+        first: queue.Queue[int] = queue.Queue()
         got: queue.Queue[list[int]] = queue.Queue()
+        resume = threading.Event()
         items = fanout.stream_in_thread(loop, timeout=10)
-        thread = threading.Thread(target=lambda: got.put(list(items)))
+
+        def consumer() -> None:
+            first.put(next(items))
+            resume.wait(10)  # stops reading for a while
+            got.put(list(items))
+
+        thread = threading.Thread(target=consumer)
         thread.start()
         await until(lambda: bool(fanout._sinks))
-        for i in range(100):
-            fanout.deliver(i)
+        fanout.deliver(0)
+        assert await asyncio.to_thread(first.get, True, 10) == 0
+        for i in range(1, 100):
+            fanout.deliver(i)  # never waits for the reader
         fanout.end()
+        resume.set()
         assert await asyncio.to_thread(got.get, True, 10) == list(range(93, 100))
         await asyncio.to_thread(thread.join, 5)
 

@@ -7,6 +7,7 @@ them to LiveKit's FFI with the GIL released.
 from ._core import from_i420, i420_shape, to_i420
 from ._version import __version__
 from .blocking import BlockingSession, BlockingWarmPool, connect_blocking
+from .check import CheckReport, CheckStep, check, check_blocking
 from .config import ConnectOptions, SessionConfig
 from .errors import (
     AuthenticationError,
@@ -41,6 +42,8 @@ __all__ = [
     "AuthenticationError",
     "BlockingSession",
     "BlockingWarmPool",
+    "CheckReport",
+    "CheckStep",
     "ConcurrencyLimitError",
     "ConnectOptions",
     "ConnectTimeoutError",
@@ -68,6 +71,8 @@ __all__ = [
     "WarmPool",
     "WarmrtcError",
     "__version__",
+    "check",
+    "check_blocking",
     "connect",
     "connect_blocking",
     "from_i420",

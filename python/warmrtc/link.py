@@ -150,12 +150,17 @@ class ServiceLink:
                 await media.publish()
                 done("publish", "")
         except TimeoutError:
-            self.failed_step = step
+            self._failed(step, started)
             what = STEP_NAMES.get(step, step)
             raise ConnectTimeoutError(f"{what} did not finish within {timeout:g} s") from None
         except BaseException:
-            self.failed_step = step
+            self._failed(step, started)
             raise
+
+    def _failed(self, step: str, started: float) -> None:
+        # The failed step goes last in ``steps``, with the time it ran for.
+        self.failed_step = step
+        self.steps.append((step, time.monotonic() - started))
 
     async def teardown(self, *, wait_native: bool) -> None:
         media, self._media = self._media, None

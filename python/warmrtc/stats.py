@@ -47,8 +47,8 @@ class SessionStats:
     jitter_s: float | None  # inbound_rtp jitter, seconds
     packets_lost: int | None  # inbound_rtp packets_lost
     packets_received: int | None
-    # Round-trip time: the nominated candidate pair's current RTT (publishing connection
-    # first, the subscribing one otherwise), seconds.
+    # Round-trip time, seconds: the publishing connection's nominated candidate pair's current
+    # RTT, else remote_inbound_rtp round_trip_time, else the subscribing connection's pair.
     rtt_s: float | None
     # The session.
     generated_frames: int  # frames delivered to on_frame / frames()
@@ -83,43 +83,63 @@ class RtcFigures:
 
 def rtc_figures(published: Iterable[Any], output: Iterable[Any]) -> RtcFigures:
     """The figures from livekit ``RtcStats`` lists: the published track's and the output
-    track's (either may be empty)."""
+    track's (either may be empty). A field livekit did not set stays None."""
     published, output = list(published), list(output)
     outbound = [s.outbound_rtp for s in published if s.HasField("outbound_rtp")]
     remote_in = [s.remote_inbound_rtp for s in published if s.HasField("remote_inbound_rtp")]
     inbound = [s.inbound_rtp for s in output if s.HasField("inbound_rtp")]
-    figures: dict[str, Any] = {}
-    if outbound:
-        figures.update(
-            frames_encoded=sum(o.outbound.frames_encoded for o in outbound),
-            frames_sent_rtp=sum(o.outbound.frames_sent for o in outbound),
-            encode_fps=sum(o.outbound.frames_per_second for o in outbound),
-            target_bitrate_bps=sum(o.outbound.target_bitrate for o in outbound),
-            bytes_sent=sum(o.sent.bytes_sent for o in outbound),
-        )
-    if remote_in:
-        figures["upload_fraction_lost"] = max(r.remote_inbound.fraction_lost for r in remote_in)
-    if inbound:
-        figures.update(
-            frames_received=sum(i.inbound.frames_received for i in inbound),
-            frames_decoded=sum(i.inbound.frames_decoded for i in inbound),
-            frames_dropped=sum(i.inbound.frames_dropped for i in inbound),
-            freeze_count=sum(i.inbound.freeze_count for i in inbound),
-            total_freeze_duration_s=sum(i.inbound.total_freeze_duration for i in inbound),
-            jitter_s=max(i.received.jitter for i in inbound),
-            packets_lost=sum(i.received.packets_lost for i in inbound),
-            packets_received=sum(i.received.packets_received for i in inbound),
-        )
-    figures["rtt_s"] = _rtt(published)
-    if figures["rtt_s"] is None:
-        figures["rtt_s"] = _rtt(output)
-    return RtcFigures(**figures)
+    out = [o.outbound for o in outbound]
+    inb = [i.inbound for i in inbound]
+    received = [i.received for i in inbound]
+    rtt = _rtt(published)
+    if rtt is None:
+        rtt = _first(r.remote_inbound for r in remote_in if r.HasField("remote_inbound"))
+    if rtt is None:
+        rtt = _rtt(output)
+    return RtcFigures(
+        frames_encoded=_sum(out, "frames_encoded"),
+        frames_sent_rtp=_sum(out, "frames_sent"),
+        encode_fps=_sum(out, "frames_per_second"),
+        target_bitrate_bps=_sum(out, "target_bitrate"),
+        bytes_sent=_sum([o.sent for o in outbound], "bytes_sent"),
+        upload_fraction_lost=_max([r.remote_inbound for r in remote_in], "fraction_lost"),
+        frames_received=_sum(inb, "frames_received"),
+        frames_decoded=_sum(inb, "frames_decoded"),
+        frames_dropped=_sum(inb, "frames_dropped"),
+        freeze_count=_sum(inb, "freeze_count"),
+        total_freeze_duration_s=_sum(inb, "total_freeze_duration"),
+        jitter_s=_max(received, "jitter"),
+        packets_lost=_sum(received, "packets_lost"),
+        packets_received=_sum(received, "packets_received"),
+        rtt_s=rtt,
+    )
+
+
+def _values(messages: Iterable[Any], name: str) -> list[Any]:
+    return [getattr(m, name) for m in messages if m.HasField(name)]
+
+
+def _sum(messages: Iterable[Any], name: str) -> Any:
+    values = _values(messages, name)
+    return sum(values) if values else None
+
+
+def _max(messages: Iterable[Any], name: str) -> Any:
+    values = _values(messages, name)
+    return max(values) if values else None
+
+
+def _first(remote_inbound: Iterable[Any]) -> float | None:
+    values = _values(remote_inbound, "round_trip_time")
+    return float(values[0]) if values else None
 
 
 def _rtt(stats: list[Any]) -> float | None:
+    """The current RTT of the nominated candidate pair (of any pair that has one otherwise)."""
     pairs = [s.candidate_pair.candidate_pair for s in stats if s.HasField("candidate_pair")]
-    nominated = [p for p in pairs if p.nominated and p.current_round_trip_time > 0]
-    return nominated[0].current_round_trip_time if nominated else None
+    timed = [p for p in pairs if p.HasField("current_round_trip_time")]
+    timed.sort(key=lambda p: not p.nominated)
+    return float(timed[0].current_round_trip_time) if timed else None
 
 
 __all__ = ["RtcFigures", "SessionStats", "rtc_figures"]
