@@ -239,7 +239,7 @@ def print_stats(stats: SessionStats) -> None:
         f"{f(stats.packets_lost)}, RTT {f(stats.rtt_s, ' ms', 1000, 1)}"
     )
     print(
-        f"stats: setup (connect) {f(stats.setup_s, ' ms', 1000)}, unmute -> first generated "
+        f"stats: setup (connect) {f(stats.setup_s, ' ms', 1000)}, last unmute -> first generated "
         f"frame {f(stats.unmute_to_first_frame_s, ' ms', 1000)}"
     )
 
