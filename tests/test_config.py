@@ -25,6 +25,11 @@ BAD_OPTIONS: list[tuple[dict[str, Any], type[Exception], str]] = [
     ({"reconnect_attempts": 1.5}, ValueError, "reconnect_attempts"),
     ({"on_frame": "print"}, TypeError, "on_frame"),
     ({"on_state": 1}, TypeError, "on_state"),
+    ({"on_event": "log"}, TypeError, "on_event"),
+    ({"stats_interval": 0}, ValueError, "stats_interval"),
+    ({"stats_interval": float("nan")}, ValueError, "stats_interval"),
+    ({"stats_interval": "1"}, TypeError, "stats_interval"),
+    ({"stats_interval": True}, TypeError, "stats_interval"),
     ({"base_url": "ftp://x"}, ValueError, "base_url"),
     ({"api_key": ""}, ValueError, "no API key"),
 ]

@@ -7,6 +7,7 @@ them to LiveKit's FFI with the GIL released.
 from ._core import from_i420, i420_shape, to_i420
 from ._version import __version__
 from .blocking import BlockingSession, BlockingWarmPool, connect_blocking
+from .check import CheckReport, CheckStep, check, check_blocking
 from .config import ConnectOptions, SessionConfig
 from .errors import (
     AuthenticationError,
@@ -20,32 +21,58 @@ from .errors import (
     SessionClosedError,
     WarmrtcError,
 )
+from .events import (
+    Event,
+    GenerationEndedEvent,
+    GenerationStartedEvent,
+    GenerationTickEvent,
+    QueuePositionEvent,
+    ReconnectEvent,
+    ServiceErrorEvent,
+    StateChangeEvent,
+    StatsEvent,
+)
 from .lifecycle import State
 from .pool import PoolStats, WarmPool
 from .session import Session, connect
 from .source import VideoSource
+from .stats import SessionStats
 
 __all__ = [
     "AuthenticationError",
     "BlockingSession",
     "BlockingWarmPool",
+    "CheckReport",
+    "CheckStep",
     "ConcurrencyLimitError",
     "ConnectOptions",
     "ConnectTimeoutError",
     "ConnectionLostError",
+    "Event",
+    "GenerationEndedEvent",
+    "GenerationStartedEvent",
+    "GenerationTickEvent",
     "ModelError",
     "PoolStats",
     "PoolTimeoutError",
     "ProtocolError",
+    "QueuePositionEvent",
+    "ReconnectEvent",
     "RejectedError",
+    "ServiceErrorEvent",
     "Session",
     "SessionClosedError",
     "SessionConfig",
+    "SessionStats",
     "State",
+    "StateChangeEvent",
+    "StatsEvent",
     "VideoSource",
     "WarmPool",
     "WarmrtcError",
     "__version__",
+    "check",
+    "check_blocking",
     "connect",
     "connect_blocking",
     "from_i420",

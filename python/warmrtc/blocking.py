@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from .config import ImageInput, SessionConfig
+from .events import Event
 from .lifecycle import State
 from .pool import PoolStats, WarmPool
 from .session import Session, _connect
 from .source import VideoSource
+from .stats import SessionStats
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -142,6 +144,16 @@ class BlockingSession:
         (``queue.Empty`` past it). A reader that stops reading only loses old frames: the
         session's loop never waits for it."""
         return self._session._frames.frames_in_thread(self._runner.loop, timeout)
+
+    def events(self, timeout: float | None = None) -> Iterator[Event]:
+        """The session's events from now on, until it ends; ``timeout`` bounds the wait for
+        each one (``queue.Empty`` past it). The session's loop never waits for the reader: one
+        that falls behind loses the oldest (with a warning)."""
+        return self._session._events.stream_in_thread(self._runner.loop, timeout)
+
+    def stats(self, *, timeout: float = 2.0) -> SessionStats:
+        """:meth:`Session.stats`, from a plain thread."""
+        return self._runner.run(self._session.stats(timeout=timeout), timeout + 5)
 
     def disconnect(self) -> None:
         """Disconnects and stops the private loop. Idempotent."""

@@ -2,6 +2,7 @@
 
 - ``warmrtc demo``: warm a session, go live, pause, resume, and print the timeline (on the
   local stack unless DECART_API_KEY is set);
+- ``warmrtc check``: check the way to the service step by step (exit code 0: all passed);
 - ``warmrtc stack -- CMD``: run CMD next to a local livekit-server, in a namespace of its own;
 - ``warmrtc emulator``: the local realtime service (see ``warmrtc emulator --help``).
 """
@@ -17,13 +18,19 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="warmrtc", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("command", choices=["demo", "stack", "emulator"], help="what to run")
+    parser.add_argument(
+        "command", choices=["demo", "check", "stack", "emulator"], help="what to run"
+    )
     args = parser.parse_args(argv[:1])
     rest = argv[1:]
     if args.command == "emulator":
         from .emulator.__main__ import main as emulator_main
 
         emulator_main(rest)
+    elif args.command == "check":
+        from .check import main as check_main
+
+        check_main(rest)
     elif args.command == "stack":
         from .stack import main as stack_main
 

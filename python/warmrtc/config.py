@@ -21,6 +21,7 @@ from .models import REALTIME_MODELS, RealtimeModel
 from .signaling import DEFAULT_BASE_URL
 
 if TYPE_CHECKING:
+    from .events import Event
     from .lifecycle import State
 
 ImageInput = bytes | bytearray | str | Path
@@ -28,6 +29,7 @@ OutputFormat = Literal["bgr24", "rgb24", "rgba", "bgra", "argb", "abgr", "gray",
 OUTPUT_FORMATS: tuple[str, ...] = get_args(OutputFormat)
 FrameCallback = Callable[[np.ndarray], None]
 StateCallback = Callable[["State"], None]
+EventCallback = Callable[["Event"], None]
 
 
 class ConnectOptions(TypedDict, total=False):
@@ -40,6 +42,9 @@ class ConnectOptions(TypedDict, total=False):
     - ``output_format``: the layout of generated frames (default ``"bgr24"``).
     - ``on_frame``: called with every generated frame, on the event loop.
     - ``on_state``: called with every state change, on the event loop.
+    - ``on_event``: called with every :class:`warmrtc.Event` (queue position, generation,
+      billing ticks, state changes, reconnect attempts, service errors, stats), on the loop.
+    - ``stats_interval``: seconds between :class:`warmrtc.StatsEvent` events (None: none).
     - ``timeout``: seconds the whole connect (and each reconnect attempt) may take (30).
     - ``reconnect_attempts``: tries after a lost connection before giving up (5; 0: none).
     """
@@ -51,6 +56,8 @@ class ConnectOptions(TypedDict, total=False):
     output_format: OutputFormat
     on_frame: FrameCallback | None
     on_state: StateCallback | None
+    on_event: EventCallback | None
+    stats_interval: float | None
     timeout: float
     reconnect_attempts: int
 
@@ -67,6 +74,8 @@ class SessionConfig:
     output_format: OutputFormat = "bgr24"
     on_frame: FrameCallback | None = None
     on_state: StateCallback | None = None
+    on_event: EventCallback | None = None
+    stats_interval: float | None = None
     timeout: float = 30.0
     reconnect_attempts: int = 5
 
@@ -82,6 +91,8 @@ class SessionConfig:
         output_format: OutputFormat = "bgr24",
         on_frame: FrameCallback | None = None,
         on_state: StateCallback | None = None,
+        on_event: EventCallback | None = None,
+        stats_interval: float | None = None,
         timeout: float = 30,
         reconnect_attempts: int = 5,
     ) -> SessionConfig:
@@ -103,13 +114,25 @@ class SessionConfig:
             raise ValueError(
                 f"output_format {output_format!r} is not one of {', '.join(OUTPUT_FORMATS)}"
             )
-        for name, callback in (("on_frame", on_frame), ("on_state", on_state)):
+        for name, callback in (
+            ("on_frame", on_frame),
+            ("on_state", on_state),
+            ("on_event", on_event),
+        ):
             if callback is not None and not callable(callback):
                 raise TypeError(f"{name} must be callable, got {type(callback).__name__}")
         if isinstance(timeout, bool) or not isinstance(timeout, int | float):
             raise TypeError(f"timeout must be a number of seconds, got {type(timeout).__name__}")
         if not (timeout > 0 and math.isfinite(timeout)):
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        if stats_interval is not None:
+            if isinstance(stats_interval, bool) or not isinstance(stats_interval, int | float):
+                kind = type(stats_interval).__name__
+                raise TypeError(f"stats_interval must be a number of seconds or None, got {kind}")
+            if not (stats_interval > 0 and math.isfinite(stats_interval)):
+                raise ValueError(
+                    f"stats_interval must be a positive number of seconds, got {stats_interval!r}"
+                )
         if (
             isinstance(reconnect_attempts, bool)
             or not isinstance(reconnect_attempts, int)
@@ -125,6 +148,8 @@ class SessionConfig:
             output_format=output_format,
             on_frame=on_frame,
             on_state=on_state,
+            on_event=on_event,
+            stats_interval=None if stats_interval is None else float(stats_interval),
             timeout=float(timeout),
             reconnect_attempts=reconnect_attempts,
         )
@@ -155,4 +180,11 @@ def encode_image(image: ImageInput) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-__all__ = ["OUTPUT_FORMATS", "ConnectOptions", "ImageInput", "OutputFormat", "SessionConfig"]
+__all__ = [
+    "OUTPUT_FORMATS",
+    "ConnectOptions",
+    "EventCallback",
+    "ImageInput",
+    "OutputFormat",
+    "SessionConfig",
+]

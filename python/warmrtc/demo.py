@@ -23,6 +23,7 @@ import numpy as np
 from .local_service import LocalService
 from .session import Session, connect
 from .source import VideoSource
+from .stats import SessionStats
 from .timeline import Timeline, draw
 
 
@@ -200,6 +201,7 @@ async def run_demo(args: argparse.Namespace, base_url: str | None, api_key: str 
     timeline.mark("paused")
     await asyncio.sleep(1.5)  # let the last billing tick arrive
     billed = session.billed_seconds
+    stats = await session.stats()
     recording.cancel()
     await asyncio.gather(recording, return_exceptions=True)
     await session.disconnect()
@@ -213,9 +215,33 @@ async def run_demo(args: argparse.Namespace, base_url: str | None, api_key: str 
         f"billed seconds: {billed} (live {2 * args.live:.1f} s of "
         f"{time.monotonic() - connected:.1f} s connected)"
     )
+    print_stats(stats)
     if args.plot:
         draw(timeline, args.plot)
         print(f"timeline drawn to {args.plot}")
+
+
+def print_stats(stats: SessionStats) -> None:
+    """The session's figures at the end, a few lines (n/a: not reported by livekit)."""
+
+    def f(value: float | None, unit: str = "", scale: float = 1, digits: int = 0) -> str:
+        return "n/a" if value is None else f"{value * scale:.{digits}f}{unit}"
+
+    print(
+        f"stats: frames captured {stats.frames_captured}, sent {stats.frames_sent}, "
+        f"dropped while muted {stats.frames_dropped_muted}; encoded "
+        f"{f(stats.frames_encoded)}, sent by WebRTC {f(stats.frames_sent_rtp)}"
+    )
+    print(
+        f"stats: generated frames received {f(stats.frames_received)}, decoded "
+        f"{f(stats.frames_decoded)}, delivered {stats.generated_frames}; freezes "
+        f"{f(stats.freeze_count)}, jitter {f(stats.jitter_s, ' ms', 1000, 1)}, packets lost "
+        f"{f(stats.packets_lost)}, RTT {f(stats.rtt_s, ' ms', 1000, 1)}"
+    )
+    print(
+        f"stats: setup (connect) {f(stats.setup_s, ' ms', 1000)}, last unmute -> first generated "
+        f"frame {f(stats.unmute_to_first_frame_s, ' ms', 1000)}"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -21,6 +21,7 @@ from .errors import (
     SessionClosedError,
     WarmrtcError,
 )
+from .events import Event, ReconnectEvent, StateChangeEvent
 
 log = logging.getLogger("warmrtc")
 
@@ -77,6 +78,7 @@ class Lifecycle:
         reconnect_attempts: int,
         muted: Callable[[], bool],
         on_state: Callable[[State], None] | None = None,
+        on_event: Callable[[Event], None] = lambda _event: None,
         before_shutdown: Callable[[], None] = lambda: None,
         name: Callable[[], str | None] = lambda: None,
     ) -> None:
@@ -85,6 +87,7 @@ class Lifecycle:
         self._reconnect_attempts = reconnect_attempts
         self._muted = muted
         self._on_state = on_state
+        self._on_event = on_event
         self._before_shutdown = before_shutdown
         self._name = name
         self._state = State.CONNECTING
@@ -204,6 +207,7 @@ class Lifecycle:
                     await self._establish()
                 except WarmrtcError as e:
                     self.last_error = e
+                    self._on_event(ReconnectEvent(attempt, attempts, e))
                     if not e.retryable or attempt == attempts:
                         break  # a refused key or an unknown model: another try cannot fix it
                     delay = RECONNECT_DELAYS[min(attempt - 1, len(RECONNECT_DELAYS) - 1)]
@@ -212,6 +216,7 @@ class Lifecycle:
                     log.warning("reconnect attempt %d failed: %s; again in %g s", attempt, e, delay)
                     await asyncio.sleep(delay)
                     continue
+                self._on_event(ReconnectEvent(attempt, attempts))
                 self._set_state(State.CONNECTED, f"reconnected (attempt {attempt})")
                 return
             last = self.last_error
@@ -280,6 +285,8 @@ class Lifecycle:
             raise InvalidTransition(f"{old} -> {new} is not a session transition ({why})")
         self._state = new
         log.info("session %s: %s -> %s (%s)", self._name(), old, new, why)
+        # The event first: at ``disconnected`` on_state ends the session's readers.
+        self._on_event(StateChangeEvent(old, new, why))
         if self._on_state is not None:
             try:
                 self._on_state(new)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +21,14 @@ from ._core import from_i420, to_i420
 from ._version import __version__ as _version
 from .config import SessionConfig
 from .errors import ConnectTimeoutError, WarmrtcError
+from .events import (
+    Event,
+    GenerationEndedEvent,
+    GenerationStartedEvent,
+    GenerationTickEvent,
+    QueuePositionEvent,
+    ServiceErrorEvent,
+)
 from .fanout import FrameFanout
 from .lifecycle import Lifecycle
 from .media import MediaLink
@@ -61,12 +70,14 @@ class ServiceLink:
         switch: MuteSwitch,
         frames: FrameFanout,
         lifecycle: Callable[[], Lifecycle],
+        events: Callable[[Event], None] = lambda _event: None,
     ) -> None:
         self._config = config
         self._source = source
         self._switch = switch
         self._frames = frames
         self._lifecycle = lifecycle  # set once the session has built it
+        self._events = events
         self._control: ControlChannel | None = None
         self._media: MediaLink | None = None
         self.room_info: RoomInfo | None = None
@@ -74,6 +85,14 @@ class ServiceLink:
         # What the app set since connecting: a reconnect applies it again.
         self.prompt = config.prompt
         self.image_base64 = config.image_base64
+        # The steps of the last establish() and how long each took (seconds), in order.
+        self.steps: list[tuple[str, float]] = []
+        self.failed_step: str | None = None  # the step the last establish() failed in
+
+    @property
+    def media(self) -> MediaLink | None:
+        """The media room of the current attempt (None between attempts)."""
+        return self._media
 
     @property
     def control(self) -> ControlChannel | None:
@@ -82,7 +101,16 @@ class ServiceLink:
         return control if control is not None and not control.closed else None
 
     async def establish(self, timeout: float) -> None:
-        step = "the control channel"
+        self.steps, self.failed_step = [], None
+        step, started = "control", time.monotonic()
+
+        def done(name: str, following: str) -> None:
+            nonlocal step, started
+            now = time.monotonic()
+            self.steps.append((name, now - started))
+            log.debug("connect: %s took %.0f ms", name, (now - started) * 1000)
+            step, started = following, now
+
         try:
             async with asyncio.timeout(timeout):
                 config = self._config
@@ -94,18 +122,18 @@ class ServiceLink:
                     config.base_url, config.model.name, config.api_key, f"warmrtc/{_version}"
                 )
                 await control.open(url, timeout)
-                step = "the room assignment (livekit_room_info)"
+                done("control", "room_info")
                 info = await control.join(timeout)
                 self.room_info = info
                 self.billing.new_service_session()
-                step = "the initial prompt or image"
+                done("room_info", "initial_state")
                 if self.image_base64 is not None:
                     await control.set_image(self.image_base64, self.prompt, None, timeout)
                 elif self.prompt is not None:
                     await control.set_prompt(self.prompt, True, timeout)
                 else:
                     await control.set_image(None, None, None, timeout)  # passthrough
-                step = "the media room join"
+                done("initial_state", "room_join")
                 lifecycle = self._lifecycle()
                 media = MediaLink(
                     self._source,
@@ -118,10 +146,21 @@ class ServiceLink:
                 )
                 self._media = media
                 await media.join(info)
-                step = "publishing the track"
+                done("room_join", "publish")
                 await media.publish()
+                done("publish", "")
         except TimeoutError:
-            raise ConnectTimeoutError(f"{step} did not finish within {timeout:g} s") from None
+            self._failed(step, started)
+            what = STEP_NAMES.get(step, step)
+            raise ConnectTimeoutError(f"{what} did not finish within {timeout:g} s") from None
+        except BaseException:
+            self._failed(step, started)
+            raise
+
+    def _failed(self, step: str, started: float) -> None:
+        # The failed step goes last in ``steps``, with the time it ran for.
+        self.failed_step = step
+        self.steps.append((step, time.monotonic() - started))
 
     async def teardown(self, *, wait_native: bool) -> None:
         media, control = self._media, self._control
@@ -147,15 +186,22 @@ class ServiceLink:
         kind = message.get("type")
         lifecycle = self._lifecycle()
         if kind == "generation_started":
+            self._events(GenerationStartedEvent())
             lifecycle.generation_started()
         elif kind == "generation_tick":
             self.billing.tick(message["seconds"])
+            self._events(GenerationTickEvent(message["seconds"], self.billing.seconds))
         elif kind == "generation_ended":
-            if isinstance(message.get("seconds"), int):
-                self.billing.tick(message["seconds"])
-            lifecycle.generation_stopped(f"the service ended generation: {message.get('reason')}")
+            seconds, reason = message.get("seconds"), message.get("reason")
+            if isinstance(seconds, int):
+                self.billing.tick(seconds)
+            self._events(GenerationEndedEvent(seconds, reason))
+            lifecycle.generation_stopped(f"the service ended generation: {reason}")
         elif kind == "queue_position":
             log.info("session queued: %s", message)
+            self._events(QueuePositionEvent(message["position"], message.get("queue_size")))
+        elif kind == "error":
+            self._events(ServiceErrorEvent(message["error"]))
 
     def _control_closed(self, control: ControlChannel, error: WarmrtcError) -> None:
         # A channel this link already let go of (a teardown closing it) reports nothing.
@@ -163,4 +209,13 @@ class ServiceLink:
             self._lifecycle().lost(error)
 
 
-__all__ = ["Billing", "ServiceLink"]
+# What each step of establish() waits for, as errors and the connectivity check name it.
+STEP_NAMES = {
+    "control": "the control channel",
+    "room_info": "the room assignment (livekit_room_info)",
+    "initial_state": "the initial prompt or image",
+    "room_join": "the media room join",
+    "publish": "publishing the track",
+}
+
+__all__ = ["STEP_NAMES", "Billing", "ServiceLink"]

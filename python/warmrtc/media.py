@@ -136,6 +136,18 @@ class MediaLink:
             await self._room.disconnect()
             self._remote_tracks.clear()
 
+    async def rtc_stats(self) -> tuple[list[Any], list[Any]]:
+        """livekit's WebRTC stats of the published track and of the model's output tracks
+        (empty lists for what is not there). Unbounded: the caller bounds the time."""
+        if self._closed:
+            return [], []
+        published = await self._track.get_stats() if self._track is not None else []
+        output: list[Any] = []
+        for track in list(self._remote_tracks):
+            if isinstance(track, rtc.RemoteVideoTrack) and not self._closed:
+                output.extend(await track.get_stats())
+        return list(published), output
+
     # ---- the model's output ------------------------------------------------------------------
 
     def _track_subscribed(

@@ -63,6 +63,7 @@ class MuteSwitch:
         self._sync_scheduled = False
         self._closed = False
         self.track_changes = 0  # mute/unmute messages sent for tracks, for tests and stats
+        self.unmuted_at: float | None = None  # clock() of the last muted -> unmuted change
 
     @property
     def muted(self) -> bool:
@@ -80,8 +81,11 @@ class MuteSwitch:
             else:
                 if self._closed:
                     raise SessionClosedError("the session is disconnected; connect a new one")
+                was_muted = self._gate.muted
                 self._sync_track(want=False)
                 self._gate._set_gate(False)
+                if was_muted:
+                    self.unmuted_at = self._clock()
         if muted:
             self._on_muted()
 

@@ -6,7 +6,10 @@ A session is put together from parts that each own one thing:
 - :class:`~warmrtc.mute.MuteSwitch`: mute (the source's native gate, and the track follows);
 - :class:`~warmrtc.lifecycle.Lifecycle`: ``state``, ``last_error``, reconnects and shutdown;
 - :class:`~warmrtc.link.ServiceLink`: the control channel and the media room of one attempt;
-- :class:`~warmrtc.fanout.FrameFanout`: generated frames to ``on_frame`` and to readers.
+- :class:`~warmrtc.fanout.FrameFanout`: generated frames to ``on_frame`` and to readers;
+- a :class:`~warmrtc.fanout.Fanout` of :class:`~warmrtc.events.Event`: to ``on_event`` and to
+  ``events()`` readers (the lifecycle and the link emit them);
+- :class:`~warmrtc.stats.SessionStats`: ``stats()`` gathers the figures of all of these.
 
 Data flows one way: the app's frames go through the VideoSource (native gate -> convert ->
 FFI) into the published track; the model's frames come back through the link to the fan-out.
@@ -15,6 +18,9 @@ FFI) into the published track; the model's frames come back through the link to 
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
+import time
 from collections.abc import AsyncIterator, Generator
 from typing import TYPE_CHECKING, Any
 
@@ -22,17 +28,24 @@ import numpy as np
 
 from .config import ImageInput, SessionConfig, encode_image
 from .errors import ConnectionLostError
-from .fanout import FrameFanout
+from .events import Event, GenerationTickEvent, StatsEvent
+from .fanout import EVENT_DEPTH, Fanout, FrameFanout
 from .lifecycle import Lifecycle, State
 from .link import ServiceLink
+from .metrics import Metrics
 from .mute import MuteSwitch
 from .source import VideoSource
+from .stats import RtcFigures, SessionStats, rtc_figures
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from .config import ConnectOptions
     from .errors import WarmrtcError
+
+log = logging.getLogger("warmrtc")
+
+STATS_TIMEOUT = 2.0  # seconds stats() waits for livekit's WebRTC stats by default
 
 
 class Session:
@@ -49,14 +62,30 @@ class Session:
         self._config = config
         self._loop = asyncio.get_running_loop()
         self._switch = MuteSwitch(source, self._loop, on_muted=self._muted)
-        self._frames = FrameFanout(config.on_frame)
-        self._link = ServiceLink(config, source, self._switch, self._frames, lambda: self._life)
+        self._frames = FrameFanout(self._frame_generated)
+        self._events: Fanout[Event] = Fanout(
+            config.on_event, depth=EVENT_DEPTH, name="on_event", warn_drops=True
+        )
+        self._metrics = Metrics(config.model.name)
+        # Figures stats() reports that only the session can measure.
+        self._generated = 0
+        self._setup_s: float | None = None
+        self._connected_at: float | None = None  # monotonic, when connect() returned
+        self._live_since: float | None = None  # the unmute a first frame was measured for
+        self._first_frame_s: float | None = None
+        self._billed_reported = 0
+        self._last_sent: tuple[float, int] | None = None  # (monotonic, bytes_sent)
+        self._stats_task: asyncio.Task[None] | None = None
+        self._link = ServiceLink(
+            config, source, self._switch, self._frames, lambda: self._life, self._emit
+        )
         self._life = Lifecycle(
             self._link,
             timeout=config.timeout,
             reconnect_attempts=config.reconnect_attempts,
             muted=lambda: self._switch.muted,
             on_state=self._state_changed,
+            on_event=self._emit,
             before_shutdown=self._switch.close,
             name=lambda: self.session_id,
         )
@@ -162,6 +191,117 @@ class Session:
         """
         return self._frames.frames()
 
+    def _frame_generated(self, frame: np.ndarray) -> None:
+        self._generated += 1
+        self._metrics.frame()
+        # The reference: the last unmute, or connect()'s return for a session connected live.
+        since = self._switch.unmuted_at
+        if since is None:
+            since = self._connected_at
+        if since is not None and since != self._live_since:
+            self._live_since = since
+            self._first_frame_s = time.monotonic() - since
+            self._metrics.first_frame(self._first_frame_s)
+            log.debug("first generated frame %.0f ms after going live", self._first_frame_s * 1000)
+        if self._config.on_frame is not None:
+            self._config.on_frame(frame)
+
+    # ---- events and stats ------------------------------------------------------------------------
+
+    def events(self) -> AsyncIterator[Event]:
+        """The session's :class:`warmrtc.Event` objects from now on, until the session ends
+        (the last one is the change to ``disconnected``).
+
+        Each reader holds the newest 256: a reader that falls behind loses the oldest, with a
+        warning in the log. ``on_event`` also sees the events of ``connect()`` itself.
+        """
+        return self._events.stream()
+
+    def _emit(self, event: Event) -> None:
+        if isinstance(event, GenerationTickEvent):
+            self._metrics.billed(event.billed_seconds - self._billed_reported)
+            self._billed_reported = max(self._billed_reported, event.billed_seconds)
+        self._events.deliver(event)
+
+    async def stats(self, *, timeout: float = STATS_TIMEOUT) -> SessionStats:
+        """The session's figures now (:class:`warmrtc.SessionStats`).
+
+        livekit's WebRTC stats are waited for ``timeout`` seconds at the most; past that, or
+        while the room is down (reconnecting, disconnected), their figures are None. Never
+        raises for the session's state; a bad ``timeout`` raises ValueError/TypeError.
+        """
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+            raise TypeError(f"timeout must be a number of seconds, got {type(timeout).__name__}")
+        if not (timeout > 0 and math.isfinite(timeout)):
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        figures = RtcFigures()
+        media = self._link.media
+        if media is not None and not self._life.closing:
+            try:
+                async with asyncio.timeout(timeout):
+                    published, output = await media.rtc_stats()
+                figures = rtc_figures(published, output)
+            except TimeoutError:
+                log.debug("stats: livekit's WebRTC stats took over %g s; left out", timeout)
+            except Exception as e:  # a track torn down under the call: no WebRTC figures
+                log.debug("stats: livekit gave no WebRTC stats: %r", e)
+        gate = self._source.stats
+        return SessionStats(
+            at=time.time(),
+            state=self.state.value,
+            frames_captured=gate["captured"],
+            frames_sent=gate["converted"],
+            frames_dropped_muted=gate["dropped_while_muted"],
+            frames_dropped_closed=gate["dropped_closed"],
+            frames_encoded=figures.frames_encoded,
+            frames_sent_rtp=figures.frames_sent_rtp,
+            encode_fps=figures.encode_fps,
+            target_bitrate_bps=figures.target_bitrate_bps,
+            send_bitrate_bps=self._send_bitrate(figures.bytes_sent),
+            upload_fraction_lost=figures.upload_fraction_lost,
+            frames_received=figures.frames_received,
+            frames_decoded=figures.frames_decoded,
+            frames_dropped=figures.frames_dropped,
+            freeze_count=figures.freeze_count,
+            total_freeze_duration_s=figures.total_freeze_duration_s,
+            jitter_s=figures.jitter_s,
+            packets_lost=figures.packets_lost,
+            packets_received=figures.packets_received,
+            rtt_s=figures.rtt_s,
+            generated_frames=self._generated,
+            billed_seconds=self.billed_seconds,
+            setup_s=self._setup_s,
+            unmute_to_first_frame_s=self._first_frame_s,
+        )
+
+    def _send_bitrate(self, bytes_sent: int | None) -> float | None:
+        """Bits per second since the last stats() call; None on the first (or a new room)."""
+        if bytes_sent is None:
+            return None
+        now, last = time.monotonic(), self._last_sent
+        self._last_sent = (now, bytes_sent)
+        if last is None or bytes_sent < last[1] or now - last[0] <= 0:
+            return None
+        return (bytes_sent - last[1]) * 8 / (now - last[0])
+
+    async def _report_stats(self, interval: float) -> None:
+        while not self._life.closing:
+            await asyncio.sleep(interval)
+            if self._life.closing:
+                return
+            self._emit(StatsEvent(await self.stats()))
+
+    def _connected(self, setup_s: float) -> None:
+        self._setup_s = setup_s
+        self._connected_at = time.monotonic()
+        self._metrics.connected(setup_s)
+        steps = ", ".join(f"{name} {took * 1000:.0f} ms" for name, took in self._link.steps)
+        log.debug("session %s: connected in %.0f ms (%s)", self.session_id, setup_s * 1000, steps)
+        if self._config.stats_interval is not None:
+            self._stats_task = self._loop.create_task(
+                self._report_stats(self._config.stats_interval), name="warmrtc-stats"
+            )
+
     # ---- ending ----------------------------------------------------------------------------------
 
     async def disconnect(self) -> None:
@@ -172,6 +312,9 @@ class Session:
         if state == State.DISCONNECTED:
             self._source._detach(self._switch)
             self._frames.end()
+            self._events.end()
+            if self._stats_task is not None:
+                self._stats_task.cancel()
         if self._config.on_state is not None:
             self._config.on_state(state)
 
@@ -190,7 +333,9 @@ async def _connect(source: VideoSource, config: SessionConfig, start_muted: bool
     if source._in_session:
         raise ValueError("source is already used by a live session; make one source per session")
     session = Session(source, config, start_muted=start_muted)
+    started = time.monotonic()
     await session._life.connect()
+    session._connected(time.monotonic() - started)
     return session
 
 
@@ -225,7 +370,8 @@ def connect(
     With ``start_muted=True`` the session is pre-warmed: authenticated, in the room, the track
     published muted; no frame reaches the model and nothing is billed until ``unmute()``.
     ``options`` are :class:`warmrtc.ConnectOptions` (api_key, base_url, prompt, image,
-    output_format, on_frame, on_state, timeout, reconnect_attempts); a bad one raises
+    output_format, on_frame, on_state, on_event, stats_interval, timeout,
+    reconnect_attempts); a bad one raises
     ValueError/TypeError here, before any network work. Connecting raises AuthenticationError,
     ModelError, ConcurrencyLimitError, ConnectTimeoutError (the whole connect takes ``timeout``
     at the most), ConnectionLostError or ProtocolError with the service's message.

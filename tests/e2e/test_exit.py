@@ -40,6 +40,7 @@ def test_demo_prints_nothing_alarming() -> None:
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output
     assert "billed seconds:" in proc.stdout, output
+    assert "stats: setup (connect)" in proc.stdout and "stats: generated frames" in proc.stdout
     noisy = [
         line
         for line in output.splitlines()

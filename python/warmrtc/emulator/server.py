@@ -86,6 +86,7 @@ class Emulator:
         self.app.router.add_get("/sessions", self._sessions)
         self.app.router.add_post("/watch-stream/{room}", self._watch)
         self.app.router.add_post("/sessions/{session_id}/drop", self._drop)
+        self.app.router.add_post("/sessions/{session_id}/end", self._end_request)
 
     def token(self, identity: str, room: str, *, can_publish: bool = True) -> str:
         grants = api.VideoGrants(
@@ -116,6 +117,20 @@ class Emulator:
         else:
             _abort(session)
         return web.json_response({"session_id": session.session_id, "drop_on": on})
+
+    async def _end_request(self, request: web.Request) -> web.Response:
+        """Ends a session from the service's side, as the real service does when a session
+        reaches its time limit: ``generation_ended`` (with ``seconds`` and ``reason``, while
+        generating), then the websocket is closed (code 1000). ``?reason=...`` (default
+        ``max_duration_reached``)."""
+        session = self.sessions.get(request.match_info["session_id"])
+        if session is None or session.state == "ended":
+            return web.json_response({"error": "no such live session"}, status=404)
+        reason = request.query.get("reason", "max_duration_reached")
+        was = session.state
+        await self._end(session, reason)
+        await session.ws.close(code=1000, message=reason.encode()[:120])
+        return web.json_response({"session_id": session.session_id, "was": was, "reason": reason})
 
     async def _watch(self, request: web.Request) -> web.Response:
         if request.headers.get("x-api-key") not in self.config.api_keys:
