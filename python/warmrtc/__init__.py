@@ -20,6 +20,7 @@ from .errors import (
     SessionClosedError,
     WarmrtcError,
 )
+from .latency import Latency
 from .lifecycle import State
 from .pool import PoolStats, WarmPool
 from .session import Session, connect
@@ -33,6 +34,7 @@ __all__ = [
     "ConnectOptions",
     "ConnectTimeoutError",
     "ConnectionLostError",
+    "Latency",
     "ModelError",
     "PoolStats",
     "PoolTimeoutError",

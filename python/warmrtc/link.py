@@ -21,6 +21,7 @@ from ._version import __version__ as _version
 from .config import SessionConfig
 from .errors import ConnectTimeoutError, WarmrtcError
 from .fanout import FrameFanout
+from .latency import LatencyWindow
 from .lifecycle import Lifecycle
 from .media import MediaLink
 from .mute import MuteSwitch
@@ -71,6 +72,7 @@ class ServiceLink:
         self._media: MediaLink | None = None
         self.room_info: RoomInfo | None = None
         self.billing = Billing()
+        self.latency = LatencyWindow()  # glass-to-glass, over the whole session
         # What the app set since connecting: a reconnect applies it again.
         self.prompt = config.prompt
         self.image_base64 = config.image_base64
@@ -95,7 +97,7 @@ class ServiceLink:
                 )
                 await control.open(url, timeout)
                 step = "the room assignment (livekit_room_info)"
-                info = await control.join(timeout)
+                info = await control.join(timeout, frame_timing=self._source.stamp_frames)
                 self.room_info = info
                 self.billing.new_service_session()
                 step = "the initial prompt or image"
@@ -115,6 +117,7 @@ class ServiceLink:
                     on_lost=lifecycle.lost,
                     on_reconnecting=lifecycle.media_reconnecting,
                     on_reconnected=lifecycle.media_reconnected,
+                    latency=self.latency,
                 )
                 self._media = media
                 await media.join(info)

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from livekit import rtc
 
 from .errors import ConnectionLostError
+from .latency import LatencyWindow
 from .models import INFERENCE_IDENTITY_PREFIX, RealtimeModel
 from .mute import MuteSwitch
 from .signaling import RoomInfo
@@ -46,12 +47,14 @@ class MediaLink:
         on_lost: Callable[[ConnectionLostError], None],
         on_reconnecting: Callable[[], None],
         on_reconnected: Callable[[], None],
+        latency: LatencyWindow | None = None,
     ) -> None:
         self._source = source
         self._switch = switch
         self._model = model
         self._on_frame = on_frame
         self._on_lost = on_lost
+        self._latency = latency  # fed with the stamps the model echoes, when it does
         self._room = rtc.Room()
         self._track: rtc.LocalVideoTrack | None = None
         self._readers: dict[str, asyncio.Task[None]] = {}  # by output track sid
@@ -88,6 +91,8 @@ class MediaLink:
         options.video_encoding.max_bitrate = _bitrate(self._source, self._model)
         # One consumer (the model) at one size: simulcast layers would be encoded for nobody.
         options.simulcast = False
+        if self._source.stamp_frames:  # the stamps travel in a packet trailer
+            options.frame_metadata_features.extend(_FRAME_METADATA)
         await self._native(self._room.local_participant.publish_track(track, options))
         self._switch.published(track)
         if self._switch.muted:
@@ -149,6 +154,9 @@ class MediaLink:
         try:
             async for event in stream:
                 self._on_frame(event.frame)
+                # Measured once the frame is in the app's hands (converted and delivered).
+                if self._latency is not None and event.metadata is not None:
+                    self._latency.record(event.metadata.user_timestamp)
         finally:
             await stream.aclose()
 
@@ -197,6 +205,13 @@ class MediaLink:
         task.add_done_callback(self._in_flight.discard)
         task.add_done_callback(_retrieve)
         return await asyncio.shield(task)
+
+
+# What the source's frames carry (frame ids too: the service may drop them, as Decart's does).
+_FRAME_METADATA = (
+    rtc.FrameMetadataFeature.FMF_USER_TIMESTAMP,
+    rtc.FrameMetadataFeature.FMF_FRAME_ID,
+)
 
 
 def _room_options() -> rtc.RoomOptions:

@@ -23,6 +23,7 @@ import numpy as np
 from .config import ImageInput, SessionConfig, encode_image
 from .errors import ConnectionLostError
 from .fanout import FrameFanout
+from .latency import Latency
 from .lifecycle import Lifecycle, State
 from .link import ServiceLink
 from .mute import MuteSwitch
@@ -82,6 +83,14 @@ class Session:
     def billed_seconds(self) -> int:
         """Seconds billed so far over the whole session, as the service's ticks report them."""
         return self._link.billing.seconds
+
+    @property
+    def latency(self) -> Latency | None:
+        """Glass-to-glass latency (capture to generated frame in the app), p50/p95 over the
+        last 300 generated frames; None until a generated frame came back with its input's
+        capture stamp, and always None when the service echoes no stamps (or the source was
+        made with ``stamp_frames=False``). Thread-safe."""
+        return self._link.latency.snapshot()
 
     @property
     def session_id(self) -> str | None:
