@@ -45,6 +45,7 @@ bench: install stack
 	$(PYTHON) benchmarks/capture.py
 	$(PYTHON) -m warmrtc.stack -- $(PYTHON) benchmarks/warm_start.py
 	$(PYTHON) -m warmrtc.stack -- $(PYTHON) benchmarks/sessions.py
+	$(PYTHON) -m warmrtc.stack -- $(PYTHON) benchmarks/latency.py
 
 # The demo on the local stack (it starts one itself; no root needed); with DECART_API_KEY set,
 # it uses the real service.

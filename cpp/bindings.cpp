@@ -5,7 +5,9 @@
 #include <pybind11/stl.h>
 
 #include <array>
+#include <optional>
 #include <string>
+#include <tuple>
 
 #include "convert.hpp"
 #include "ffi_request.hpp"
@@ -192,12 +194,12 @@ int64_t timestamp_of(py::handle timestamp_us) {
 class Pipeline {
  public:
   Pipeline(uint64_t source_handle, int width, int height, const std::string& fmt,
-           uintptr_t ffi_request, uintptr_t ffi_drop_handle, bool fused_packed)
+           uintptr_t ffi_request, uintptr_t ffi_drop_handle, bool fused_packed, bool stamp_frames)
       : pipeline_(source_handle, checked_side(width, "width"), checked_side(height, "height"),
                   parse_pixel_format(fmt),
                   FfiFunctions{reinterpret_cast<FfiRequestFn>(ffi_request),
                                reinterpret_cast<FfiDropHandleFn>(ffi_drop_handle)},
-                  fused_packed) {
+                  fused_packed, stamp_frames) {
     if (ffi_request == 0 || ffi_drop_handle == 0) {
       throw py::value_error("livekit FFI function addresses are missing");
     }
@@ -228,6 +230,7 @@ class Pipeline {
   int width() const { return pipeline_.width(); }
   int height() const { return pipeline_.height(); }
   std::string format() const { return pixel_format_name(pipeline_.format()); }
+  bool stamp_frames() const { return pipeline_.stamps_frames(); }
 
  private:
   static int checked_side(int side, const char* name) {
@@ -243,7 +246,8 @@ class Pipeline {
 py::bytes encode_capture_request_py(
     uint64_t source_handle, uint32_t type, uint32_t width, uint32_t height, uint64_t data_ptr,
     uint32_t stride, const std::vector<std::tuple<uint64_t, uint32_t, uint32_t>>& components,
-    int64_t timestamp_us, uint32_t rotation) {
+    int64_t timestamp_us, uint32_t rotation,
+    const std::optional<std::pair<uint64_t, uint32_t>>& metadata) {
   if (components.size() > 3) throw py::value_error("at most 3 components");
   FfiCaptureFrame f;
   f.source_handle = source_handle;
@@ -255,6 +259,10 @@ py::bytes encode_capture_request_py(
   for (const auto& [ptr, s, size] : components) f.components[f.component_count++] = {ptr, s, size};
   f.timestamp_us = timestamp_us;
   f.rotation = rotation;
+  if (metadata) {
+    f.has_metadata = true;
+    std::tie(f.user_timestamp, f.frame_id) = *metadata;
+  }
   uint8_t out[kMaxCaptureRequestBytes];
   const size_t n = encode_capture_request(f, out);
   return py::bytes(reinterpret_cast<const char*>(out), n);
@@ -311,7 +319,9 @@ constexpr const char* kPipelineInitDoc =
 frames are sent at; fmt: the pixel format capture() takes (see to_i420); ffi_request,
 ffi_drop_handle: addresses of livekit_ffi_request and livekit_ffi_drop_handle in the SDK's
 loaded library; fused_packed: send RGBA-family/rgb24 frames of this size, with rows packed
-back to back, unconverted so livekit converts them in one pass.
+back to back, unconverted so livekit converts them in one pass; stamp_frames: every frame
+handed on carries LiveKit FrameMetadata: user_timestamp, the unix time in microseconds when
+capture() let it through the gate, and frame_id, a per-source counter from 1.
 
 Raises ValueError for a size out of range, an unknown fmt or a missing function address.
 )doc";
@@ -351,13 +361,14 @@ PYBIND11_MODULE(_core, m) {
       py::arg("width"), py::arg("height"), kI420ShapeDoc);
   m.def("_encode_capture_request", &encode_capture_request_py, py::arg("source_handle"),
         py::arg("type"), py::arg("width"), py::arg("height"), py::arg("data_ptr"),
-        py::arg("stride"), py::arg("components"), py::arg("timestamp_us"), py::arg("rotation"));
+        py::arg("stride"), py::arg("components"), py::arg("timestamp_us"), py::arg("rotation"),
+        py::arg("metadata") = py::none());
 
   py::class_<Pipeline>(m, "Pipeline", kPipelineDoc)
-      .def(py::init<uint64_t, int, int, const std::string&, uintptr_t, uintptr_t, bool>(),
+      .def(py::init<uint64_t, int, int, const std::string&, uintptr_t, uintptr_t, bool, bool>(),
            py::arg("source_handle"), py::arg("width"), py::arg("height"), py::arg("fmt"),
            py::arg("ffi_request"), py::arg("ffi_drop_handle"), py::arg("fused_packed") = false,
-           kPipelineInitDoc)
+           py::arg("stamp_frames") = true, kPipelineInitDoc)
       .def("capture", &Pipeline::capture, py::arg("frame"), py::arg("timestamp_us") = py::none(),
            kCaptureDoc)
       .def("mute", &Pipeline::mute,
@@ -372,5 +383,7 @@ PYBIND11_MODULE(_core, m) {
                              "dropped_closed, converted, rejected, bytes_in.")
       .def_property_readonly("width", &Pipeline::width, "Width frames are sent at.")
       .def_property_readonly("height", &Pipeline::height, "Height frames are sent at.")
-      .def_property_readonly("fmt", &Pipeline::format, "The pixel format capture() takes.");
+      .def_property_readonly("fmt", &Pipeline::format, "The pixel format capture() takes.")
+      .def_property_readonly("stamp_frames", &Pipeline::stamp_frames,
+                             "True when frames carry FrameMetadata (capture time, frame id).");
 }

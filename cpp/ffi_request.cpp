@@ -6,10 +6,11 @@ namespace {
 // Field numbers from livekit's ffi.proto / video_frame.proto.
 constexpr uint32_t kFfiRequestCaptureVideoFrame = 22;
 constexpr uint32_t kCaptureSourceHandle = 1, kCaptureBuffer = 2, kCaptureTimestampUs = 3,
-                   kCaptureRotation = 4;
+                   kCaptureRotation = 4, kCaptureMetadata = 5;
 constexpr uint32_t kBufferType = 1, kBufferWidth = 2, kBufferHeight = 3, kBufferDataPtr = 4,
                    kBufferStride = 6, kBufferComponents = 7;
 constexpr uint32_t kComponentDataPtr = 1, kComponentStride = 2, kComponentSize = 3;
+constexpr uint32_t kMetadataUserTimestamp = 1, kMetadataFrameId = 2;
 
 constexpr uint32_t kVarint = 0, kLengthDelimited = 2;
 
@@ -70,6 +71,12 @@ size_t encode_capture_request(const FfiCaptureFrame& f, uint8_t* out) {
     // int64 is encoded as its two's-complement uint64, as protobuf does.
     capture.varint_field(kCaptureTimestampUs, static_cast<uint64_t>(f.timestamp_us));
     capture.varint_field(kCaptureRotation, f.rotation);
+    if (f.has_metadata) {
+      capture.message_field(kCaptureMetadata, [&](Writer& metadata) {
+        metadata.varint_field(kMetadataUserTimestamp, f.user_timestamp);
+        metadata.varint_field(kMetadataFrameId, f.frame_id);
+      });
+    }
   });
   return w.size();
 }

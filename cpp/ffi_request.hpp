@@ -25,14 +25,21 @@ struct FfiCaptureFrame {
   int component_count = 0;
   int64_t timestamp_us = 0;
   uint32_t rotation = 0;
+  // FrameMetadata, sent only when has_metadata: the capture time (unix epoch µs, the clock
+  // Decart's JS SDK stamps with) and the source's frame counter.
+  bool has_metadata = false;
+  uint64_t user_timestamp = 0;
+  uint32_t frame_id = 0;
 };
 
-// Largest encoding of a request: every varint at its widest, three components.
+// Largest encoding of a request: every varint at its widest, three components and the
+// metadata come to 165 bytes.
 constexpr size_t kMaxCaptureRequestBytes = 192;
 
 // FfiRequest{capture_video_frame = 22 {source_handle = 1, buffer = 2 {type = 1, width = 2,
 // height = 3, data_ptr = 4, stride = 6, components = 7 {data_ptr = 1, stride = 2, size = 3}},
-// timestamp_us = 3, rotation = 4}}. Returns the number of bytes written to `out`.
+// timestamp_us = 3, rotation = 4, metadata = 5 {user_timestamp = 1, frame_id = 2}}}.
+// Returns the number of bytes written to `out`.
 size_t encode_capture_request(const FfiCaptureFrame& frame, uint8_t* out);
 
 }  // namespace warmrtc

@@ -49,13 +49,14 @@ FfiComponent component(const uint8_t* data, int64_t stride, int rows) {
 }  // namespace
 
 VideoPipeline::VideoPipeline(uint64_t source_handle, int width, int height, PixelFormat format,
-                             FfiFunctions ffi, bool fused_packed)
+                             FfiFunctions ffi, bool fused_packed, bool stamp_frames)
     : source_handle_(source_handle),
       width_(width),
       height_(height),
       format_(format),
       ffi_(ffi),
-      fused_packed_(fused_packed) {}
+      fused_packed_(fused_packed),
+      stamper_(stamp_frames) {}
 
 bool VideoPipeline::fusable(const SourceFrame& f) const {
   FfiBufferType type;
@@ -64,8 +65,11 @@ bool VideoPipeline::fusable(const SourceFrame& f) const {
 }
 
 bool VideoPipeline::deliver(const SourceFrame& frame, int64_t timestamp_us) {
-  const bool ok =
-      fusable(frame) ? send_packed(frame, timestamp_us) : send_i420(frame, timestamp_us);
+  FfiCaptureFrame req;
+  req.source_handle = source_handle_;
+  req.timestamp_us = timestamp_us;
+  stamper_.stamp(req);  // the capture time: taken before conversion
+  const bool ok = fusable(frame) ? send_packed(frame, req) : send_i420(frame, req);
   if (ok) {
     gate_.delivered(frame.bytes());
   } else {
@@ -74,21 +78,18 @@ bool VideoPipeline::deliver(const SourceFrame& frame, int64_t timestamp_us) {
   return ok;
 }
 
-bool VideoPipeline::send_packed(const SourceFrame& f, int64_t timestamp_us) {
-  FfiCaptureFrame req;
+bool VideoPipeline::send_packed(const SourceFrame& f, FfiCaptureFrame& req) {
   ffi_packed_type(f.format, &req.type);
-  req.source_handle = source_handle_;
   req.width = static_cast<uint32_t>(f.width);
   req.height = static_cast<uint32_t>(f.height);
   req.data_ptr = reinterpret_cast<uint64_t>(f.planes[0].data);
   req.stride = static_cast<uint32_t>(f.planes[0].row_stride);
   req.components[0] = component(f.planes[0].data, f.planes[0].row_stride, f.height);
   req.component_count = 1;
-  req.timestamp_us = timestamp_us;
   return ffi_capture(ffi_, req);
 }
 
-bool VideoPipeline::send_i420(const SourceFrame& frame, int64_t timestamp_us) {
+bool VideoPipeline::send_i420(const SourceFrame& frame, FfiCaptureFrame& req) {
   I420Planes planes;
   const bool zero_copy = frame.format == PixelFormat::I420 && frame.width == width_ &&
                          frame.height == height_ && ffi_readable(frame.planes[0]) &&
@@ -109,8 +110,6 @@ bool VideoPipeline::send_i420(const SourceFrame& frame, int64_t timestamp_us) {
     convert_to_i420(frame, planes);
   }
   const int ch = chroma_size(height_);
-  FfiCaptureFrame req;
-  req.source_handle = source_handle_;
   req.type = FfiBufferType::I420;
   req.width = static_cast<uint32_t>(width_);
   req.height = static_cast<uint32_t>(height_);
@@ -119,7 +118,6 @@ bool VideoPipeline::send_i420(const SourceFrame& frame, int64_t timestamp_us) {
   req.components[1] = component(planes.u, planes.stride_u, ch);
   req.components[2] = component(planes.v, planes.stride_v, ch);
   req.component_count = 3;
-  req.timestamp_us = timestamp_us;
   return ffi_capture(ffi_, req);
 }
 

@@ -51,6 +51,7 @@ class Capture:
     height: int
     stride: int
     ranges: list[Declared]
+    metadata: tuple[int, int] | None = None  # (user_timestamp, frame_id) when sent
 
 
 @dataclass
@@ -63,11 +64,13 @@ class FakeFfi:
         self._request = _REQUEST(self._on_request)
         self._drop = _DROP(lambda handle: True)
 
-    def pipeline(self, width: int, height: int, fmt: str, *, fused: bool = False) -> _core.Pipeline:
+    def pipeline(
+        self, width: int, height: int, fmt: str, *, fused: bool = False, stamp: bool = True
+    ) -> _core.Pipeline:
         request = ctypes.cast(self._request, ctypes.c_void_p).value
         drop = ctypes.cast(self._drop, ctypes.c_void_p).value
         assert request and drop
-        return _core.Pipeline(1, width, height, fmt, request, drop, fused)
+        return _core.Pipeline(1, width, height, fmt, request, drop, fused, stamp)
 
     def watch(self, *views: np.ndarray) -> None:
         """Declares the caller's planes: ranges starting inside them are bounds-checked."""
@@ -93,5 +96,9 @@ class FakeFfi:
             ranges = [self._read(c.data_ptr, c.stride, c.size) for c in buf.components]
         else:  # livekit-ffi's packed path reads stride * height bytes from data_ptr
             ranges = [self._read(buf.data_ptr, buf.stride, buf.stride * buf.height)]
-        self.captures.append(Capture(buf.type, buf.width, buf.height, buf.stride, ranges))
+        capture = request.capture_video_frame
+        metadata = None
+        if capture.HasField("metadata"):
+            metadata = (capture.metadata.user_timestamp, capture.metadata.frame_id)
+        self.captures.append(Capture(buf.type, buf.width, buf.height, buf.stride, ranges, metadata))
         return 1

@@ -59,3 +59,48 @@ def test_packed_request_matches_the_sdk_encoding() -> None:
         7, proto.RGBA, 640, 480, 0xDEADBEEF, 2560, [(0xDEADBEEF, 2560, 2560 * 480)], 33_333, 0
     )
     assert ours == request.SerializeToString()
+
+
+@pytest.mark.parametrize(
+    ("user_timestamp", "frame_id"), [(0, 0), (1_760_000_000_123_456, 1), (2**64 - 1, 2**32 - 1)]
+)
+def test_frame_metadata_decodes_and_matches_the_sdk_encoding(user_timestamp: int, frame_id: int):
+    request = ffi_pb2.FfiRequest()
+    capture = request.capture_video_frame
+    capture.source_handle = 9
+    capture.buffer.type = proto.I420
+    capture.buffer.width, capture.buffer.height = 2, 2
+    capture.buffer.data_ptr = 0x1000
+    capture.buffer.stride = 0
+    for ptr, stride, size in [(0x1000, 2, 4), (0x1004, 1, 1), (0x1005, 1, 1)]:
+        capture.buffer.components.add(data_ptr=ptr, stride=stride, size=size)
+    capture.timestamp_us = 0
+    capture.rotation = proto.VIDEO_ROTATION_0
+    capture.metadata.user_timestamp = user_timestamp
+    capture.metadata.frame_id = frame_id
+    ours = _core._encode_capture_request(
+        9,
+        proto.I420,
+        2,
+        2,
+        0x1000,
+        0,
+        [(0x1000, 2, 4), (0x1004, 1, 1), (0x1005, 1, 1)],
+        0,
+        0,
+        metadata=(user_timestamp, frame_id),
+    )
+    decoded = ffi_pb2.FfiRequest()
+    decoded.ParseFromString(ours)
+    got = decoded.capture_video_frame
+    assert got.HasField("metadata")
+    assert (got.metadata.user_timestamp, got.metadata.frame_id) == (user_timestamp, frame_id)
+    assert not got.metadata.HasField("user_data")
+    assert ours == request.SerializeToString()
+
+
+def test_no_metadata_field_without_a_stamp() -> None:
+    data = _core._encode_capture_request(1, proto.I420, 2, 2, 0x1000, 0, [], 0, 0)
+    request = ffi_pb2.FfiRequest()
+    request.ParseFromString(data)
+    assert not request.capture_video_frame.HasField("metadata")

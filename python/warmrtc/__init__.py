@@ -32,6 +32,7 @@ from .events import (
     StateChangeEvent,
     StatsEvent,
 )
+from .latency import Latency
 from .lifecycle import State
 from .pool import PoolStats, WarmPool
 from .session import Session, connect
@@ -52,6 +53,7 @@ __all__ = [
     "GenerationEndedEvent",
     "GenerationStartedEvent",
     "GenerationTickEvent",
+    "Latency",
     "ModelError",
     "PoolStats",
     "PoolTimeoutError",

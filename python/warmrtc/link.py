@@ -30,6 +30,7 @@ from .events import (
     ServiceErrorEvent,
 )
 from .fanout import FrameFanout
+from .latency import LatencyWindow
 from .lifecycle import Lifecycle
 from .media import MediaLink
 from .mute import MuteSwitch
@@ -82,6 +83,7 @@ class ServiceLink:
         self._media: MediaLink | None = None
         self.room_info: RoomInfo | None = None
         self.billing = Billing()
+        self.latency = LatencyWindow()  # glass-to-glass, over the whole session
         # What the app set since connecting: a reconnect applies it again.
         self.prompt = config.prompt
         self.image_base64 = config.image_base64
@@ -123,7 +125,7 @@ class ServiceLink:
                 )
                 await control.open(url, timeout)
                 done("control", "room_info")
-                info = await control.join(timeout)
+                info = await control.join(timeout, frame_timing=self._source.stamp_frames)
                 self.room_info = info
                 self.billing.new_service_session()
                 done("room_info", "initial_state")
@@ -143,6 +145,7 @@ class ServiceLink:
                     on_lost=lifecycle.lost,
                     on_reconnecting=lifecycle.media_reconnecting,
                     on_reconnected=lifecycle.media_reconnected,
+                    latency=self.latency,
                 )
                 self._media = media
                 await media.join(info)

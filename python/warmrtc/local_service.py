@@ -12,13 +12,14 @@ from types import TracebackType
 
 
 class LocalService:
-    """``with LocalService() as (base_url, api_key):`` runs ``python -m warmrtc.emulator``.
+    """``with LocalService() as (base_url, api_key):`` runs ``python -m warmrtc.emulator``
+    (with ``emulator_args`` added to its command line, e.g. ``"--model-delay-ms", "150"``).
 
     Needs a LiveKit server: ``WARMRTC_LIVEKIT_URL`` (set inside ``warmrtc stack``)
     and binds to ``WARMRTC_NETNS_HOST``.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *emulator_args: str) -> None:
         url = os.environ.get("WARMRTC_LIVEKIT_URL")
         if not url:
             raise RuntimeError(
@@ -44,6 +45,7 @@ class LocalService:
                 self.api_key,
                 "--parent-pid",  # the emulator exits with us, even if we are killed
                 str(os.getpid()),
+                *emulator_args,
             ],
             stdout=subprocess.PIPE,
             text=True,

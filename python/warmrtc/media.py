@@ -17,6 +17,7 @@ from livekit import rtc
 from livekit.rtc.participant import PublishTrackError
 
 from .errors import ConnectionLostError
+from .latency import LatencyWindow
 from .models import INFERENCE_IDENTITY_PREFIX, RealtimeModel
 from .mute import MuteSwitch
 from .signaling import RoomInfo
@@ -47,12 +48,14 @@ class MediaLink:
         on_lost: Callable[[ConnectionLostError], None],
         on_reconnecting: Callable[[], None],
         on_reconnected: Callable[[], None],
+        latency: LatencyWindow | None = None,
     ) -> None:
         self._source = source
         self._switch = switch
         self._model = model
         self._on_frame = on_frame
         self._on_lost = on_lost
+        self._latency = latency  # fed with the stamps the model echoes, when it does
         self._room = rtc.Room()
         self._track: rtc.LocalVideoTrack | None = None
         self._readers: dict[str, asyncio.Task[None]] = {}  # by output track sid
@@ -90,6 +93,8 @@ class MediaLink:
         options.video_encoding.max_bitrate = _bitrate(self._source, self._model)
         # One consumer (the model) at one size: simulcast layers would be encoded for nobody.
         options.simulcast = False
+        if self._source.stamp_frames:  # the stamps travel in a packet trailer
+            options.frame_metadata_features.extend(_FRAME_METADATA)
         try:
             await self._native(self._room.local_participant.publish_track(track, options))
         except PublishTrackError as e:  # e.g. the media server restarting: worth a retry
@@ -168,6 +173,9 @@ class MediaLink:
         try:
             async for event in stream:
                 self._on_frame(event.frame)
+                # Measured once the frame is in the app's hands (converted and delivered).
+                if self._latency is not None and event.metadata is not None:
+                    self._latency.record(event.metadata.user_timestamp)
         finally:
             await stream.aclose()
 
@@ -216,6 +224,13 @@ class MediaLink:
         task.add_done_callback(self._in_flight.discard)
         task.add_done_callback(_retrieve)
         return await asyncio.shield(task)
+
+
+# What the source's frames carry (frame ids too: the service may drop them, as Decart's does).
+_FRAME_METADATA = (
+    rtc.FrameMetadataFeature.FMF_USER_TIMESTAMP,
+    rtc.FrameMetadataFeature.FMF_FRAME_ID,
+)
 
 
 def _room_options() -> rtc.RoomOptions:

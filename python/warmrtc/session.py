@@ -30,6 +30,7 @@ from .config import ImageInput, SessionConfig, encode_image
 from .errors import ConnectionLostError
 from .events import Event, GenerationTickEvent, StatsEvent
 from .fanout import EVENT_DEPTH, Fanout, FrameFanout
+from .latency import Latency
 from .lifecycle import Lifecycle, State
 from .link import ServiceLink
 from .metrics import Metrics
@@ -111,6 +112,14 @@ class Session:
     def billed_seconds(self) -> int:
         """Seconds billed so far over the whole session, as the service's ticks report them."""
         return self._link.billing.seconds
+
+    @property
+    def latency(self) -> Latency | None:
+        """Glass-to-glass latency (capture to generated frame in the app), p50/p95 over the
+        last 300 generated frames; None until a generated frame came back with its input's
+        capture stamp, and always None when the service echoes no stamps (or the source was
+        made with ``stamp_frames=False``). Thread-safe."""
+        return self._link.latency.snapshot()
 
     @property
     def session_id(self) -> str | None:
@@ -246,6 +255,7 @@ class Session:
             except Exception as e:  # a track torn down under the call: no WebRTC figures
                 log.debug("stats: livekit gave no WebRTC stats: %r", e)
         gate = self._source.stats
+        latency = self.latency
         return SessionStats(
             at=time.time(),
             state=self.state.value,
@@ -272,6 +282,8 @@ class Session:
             billed_seconds=self.billed_seconds,
             setup_s=self._setup_s,
             unmute_to_first_frame_s=self._first_frame_s,
+            latency_ms_p50=latency.p50_ms if latency else None,
+            latency_ms_p95=latency.p95_ms if latency else None,
         )
 
     def _send_bitrate(self, bytes_sent: int | None) -> float | None:

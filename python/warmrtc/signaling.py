@@ -61,6 +61,14 @@ class RoomInfo:
         return f"RoomInfo(room_name={self.room_name!r}, session_id={self.session_id!r})"
 
 
+def join_message(frame_timing: bool) -> dict[str, Any]:
+    """The ``livekit_join`` message; ``client_capabilities`` only when frame timing is on."""
+    message: dict[str, Any] = {"type": "livekit_join"}
+    if frame_timing:
+        message["client_capabilities"] = {"frame_timing": True}
+    return message
+
+
 def stream_url(base_url: str, model: str, api_key: str, user_agent: str) -> str:
     base = base_url.rstrip("/")
     base = base.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
@@ -160,8 +168,11 @@ class ControlChannel:
             raise failure
         self._reader = asyncio.get_running_loop().create_task(self._read())
 
-    async def join(self, timeout: float) -> RoomInfo:
-        """Asks for the LiveKit room; returns its credentials."""
+    async def join(self, timeout: float, *, frame_timing: bool = False) -> RoomInfo:
+        """Asks for the LiveKit room; returns its credentials. With ``frame_timing`` the join
+        announces ``client_capabilities: {frame_timing: true}``, as Decart's JS SDK does with
+        ``debugQuality``: the service then echoes each input frame's capture stamp on the
+        frame it generates from it."""
         self._check_usable()
         if self._room_info is not None:
             raise RuntimeError("join() is already waiting for the room")
@@ -169,7 +180,7 @@ class ControlChannel:
         self._room_info = future
         try:
             return await asyncio.wait_for(
-                self._send_then_wait({"type": "livekit_join"}, future), timeout
+                self._send_then_wait(join_message(frame_timing), future), timeout
             )
         except TimeoutError:
             raise ConnectTimeoutError(

@@ -38,13 +38,26 @@ class VideoSource(Pipeline):
     dropped: while muted (checked first, in microseconds, before any work) or after
     :meth:`close`. Bad frames raise ``ValueError``/``TypeError`` naming the problem.
 
+    With ``stamp_frames`` (the default) each frame handed on carries LiveKit frame metadata:
+    its capture time (unix epoch microseconds, taken as it passes the gate) and a frame
+    number. A service that supports frame timing echoes the time on the frame it generates
+    from it, which is how a session measures glass-to-glass latency (``session.latency``).
+    It costs a clock read and 20 bytes of request; a muted capture does none of it.
+
     Mute state lives in the native gate. ``mute()``/``unmute()`` flip it; while the source is
     in a session they go through the session's mute switch, which makes the published track
     follow, exactly like ``session.mute()``/``session.unmute()``: the two never disagree.
     """
 
     def __init__(
-        self, width: int, height: int, fmt: str = "bgr24", fps: float = 30, *, _fused: bool = False
+        self,
+        width: int,
+        height: int,
+        fmt: str = "bgr24",
+        fps: float = 30,
+        *,
+        stamp_frames: bool = True,
+        _fused: bool = False,
     ) -> None:
         if not fps > 0:
             raise ValueError(f"fps must be positive, got {fps!r}")
@@ -53,7 +66,9 @@ class VideoSource(Pipeline):
         rtc_source = rtc.VideoSource(width, height) if 0 < width and 0 < height else None
         handle = rtc_source._ffi_handle.handle if rtc_source is not None else 0
         try:
-            Pipeline.__init__(self, handle, width, height, fmt, request, drop, _fused)
+            Pipeline.__init__(
+                self, handle, width, height, fmt, request, drop, _fused, bool(stamp_frames)
+            )
         except BaseException:
             if rtc_source is not None:
                 rtc_source._ffi_handle.dispose()

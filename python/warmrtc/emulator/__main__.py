@@ -46,6 +46,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="queue_position messages to send before the room info",
     )
     p.add_argument(
+        "--model-delay-ms",
+        type=int,
+        default=0,
+        help="artificial model latency: each generated frame is published this many ms after "
+        "the input frame it is made from (default 0)",
+    )
+    p.add_argument(
+        "--no-frame-timing",
+        action="store_false",
+        dest="frame_timing",
+        help="never echo input frames' capture stamps (by default they are echoed on the "
+        "generated frames for clients whose join announces client_capabilities.frame_timing)",
+    )
+    p.add_argument(
         "--parent-pid",
         type=int,
         default=None,
@@ -57,6 +71,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--livekit-url is required (or set WARMRTC_LIVEKIT_URL)")
     if not args.api_keys:
         p.error("give at least one --api-key")
+    if not 0 <= args.model_delay_ms <= 10_000:
+        p.error(f"--model-delay-ms must be 0..10000, got {args.model_delay_ms}")
     return args
 
 
@@ -68,6 +84,8 @@ async def run(args: argparse.Namespace) -> None:
         api_keys=frozenset(args.api_keys),
         queue_positions=args.queue_positions,
         client_livekit_url=args.client_livekit_url,
+        model_delay_ms=args.model_delay_ms,
+        frame_timing=args.frame_timing,
     )
     _emulator, runner = await serve(config, args.host, args.port)
     port = runner.addresses[0][1]

@@ -5,6 +5,12 @@ and publishes the colour negative of each frame (Y, U and V inverted: determinis
 so a test can tell generated frames from echoed ones) at the model's resolution and frame rate.
 Its output track is published muted and unmuted with the first generated frame, so the client
 sees no keepalive frames before generation starts.
+
+Frame timing, as Decart's service does it for clients that announce it: the capture stamp of
+each input frame (LiveKit frame metadata ``user_timestamp``, unix epoch microseconds) goes out
+on the frame generated from it; the frame id is not carried (Decart's JS SDK 0.1.20 notes the
+service propagates the timestamp only). ``delay`` holds each generated frame back that long
+before it is published: a stand-in for the model's inference time.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 
 import numpy as np
@@ -31,12 +38,22 @@ class InferenceParticipant:
         model: RealtimeModel,
         on_frame: Callable[[], None],
         on_muted: Callable[[bool], None],
+        *,
+        echo_stamps: bool = False,
+        delay: float = 0.0,
     ) -> None:
         self._model = model
         self._on_frame = on_frame
         self._on_muted = on_muted
+        self._echo_stamps = echo_stamps
+        self._delay = delay
+        # Generated frames held back by the delay, oldest first (one delay: they fire in order).
+        self._pending: deque[asyncio.TimerHandle] = deque()
         self._room = rtc.Room()
-        self._source = VideoSource(model.width, model.height, "i420", fps=model.fps)
+        # No stamps of its own: a generated frame carries its input's, or none.
+        self._source = VideoSource(
+            model.width, model.height, "i420", fps=model.fps, stamp_frames=False
+        )
         self._out = np.empty(i420_shape(model.width, model.height), np.uint8)
         self._track: rtc.LocalVideoTrack | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -59,6 +76,8 @@ class InferenceParticipant:
         options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_CAMERA)
         options.video_encoding.max_framerate = self._model.fps
         options.video_encoding.max_bitrate = 3_000_000
+        if self._echo_stamps:
+            options.frame_metadata_features.append(rtc.FrameMetadataFeature.FMF_USER_TIMESTAMP)
         await room.local_participant.publish_track(self._track, options)
 
     def _mute_changed(self, publication: rtc.TrackPublication, muted: bool) -> None:
@@ -89,23 +108,55 @@ class InferenceParticipant:
                 if now - self._last_output < min_interval * 0.9:
                     continue  # the model runs at its own frame rate
                 self._last_output = now
-                self._emit(event.frame)
+                self._emit(event.frame, _stamp_of(event))
         finally:
             await stream.aclose()
 
-    def _emit(self, frame: rtc.VideoFrame) -> None:
+    def _emit(self, frame: rtc.VideoFrame, stamp: int | None) -> None:
         size = (self._model.width, self._model.height)
-        to_i420(i420_planes(frame), "i420", size=size, out=self._out)
-        np.subtract(255, self._out, out=self._out)
+        # Frames held back by the delay each need their own buffer.
+        out = self._out if self._delay <= 0 else np.empty_like(self._out)
+        to_i420(i420_planes(frame), "i420", size=size, out=out)
+        np.subtract(255, out, out=out)
+        if self._delay <= 0:
+            self._publish(out, stamp)
+            return
+        loop = asyncio.get_running_loop()
+        self._pending.append(loop.call_later(self._delay, self._publish_held, out, stamp))
+
+    def _publish_held(self, out: np.ndarray, stamp: int | None) -> None:
+        self._pending.popleft()
+        self._publish(out, stamp)
+
+    def _publish(self, out: np.ndarray, stamp: int | None) -> None:
+        if self._source.closed:
+            return
         if not self._generating and self._track is not None:
             self._generating = True
             self._track.unmute()
-        self._source.capture(self._out)
+        if stamp is None or not self._echo_stamps:
+            self._source.capture(out)
+            return
+        m = self._model
+        frame = rtc.VideoFrame(m.width, m.height, rtc.VideoBufferType.I420, out.data.cast("B"))
+        metadata = rtc.FrameMetadata(user_timestamp=stamp)
+        self._source.rtc_source.capture_frame(frame, metadata=metadata)
 
     async def leave(self) -> None:
+        for handle in self._pending:
+            handle.cancel()
+        self._pending.clear()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._room.disconnect()
         self._remote_tracks.clear()
         self._source.close()
+
+
+def _stamp_of(event: rtc.VideoFrameEvent) -> int | None:
+    """The capture stamp an input frame arrived with, if any."""
+    metadata = event.metadata
+    if metadata is None or not metadata.HasField("user_timestamp"):
+        return None
+    return metadata.user_timestamp or None

@@ -40,6 +40,11 @@ class EmulatorConfig:
     # The LiveKit address handed to clients, where they reach the server by another address
     # than the emulator does (a NAT, a container); None: livekit_url.
     client_livekit_url: str | None = None
+    # Artificial model latency: each generated frame is published this long after its input.
+    model_delay_ms: int = 0
+    # Echo each input frame's capture stamp on its generated frame for clients that announce
+    # client_capabilities.frame_timing (as Decart's service does); False: never echo.
+    frame_timing: bool = True
 
     @property
     def public_livekit_url(self) -> str:
@@ -227,6 +232,8 @@ class Emulator:
             session.model,
             on_frame=lambda: self._frame(session),
             on_muted=lambda muted: setattr(session.meter, "muted", muted),
+            echo_stamps=self.config.frame_timing and _wants_frame_timing(message),
+            delay=self.config.model_delay_ms / 1000.0,
         )
         session.inference = inference
         identity = f"{INFERENCE_IDENTITY_PREFIX}{session.session_id}"
@@ -354,6 +361,12 @@ async def _send(ws: web.WebSocketResponse, message: dict[str, Any]) -> None:
 def _abort(session: Session) -> None:
     if session.transport is not None:
         session.transport.abort()
+
+
+def _wants_frame_timing(join: dict[str, Any]) -> bool:
+    """True when the join announces ``client_capabilities: {frame_timing: true}`` (JS SDK)."""
+    capabilities = join.get("client_capabilities")
+    return isinstance(capabilities, dict) and capabilities.get("frame_timing") is True
 
 
 async def _error(ws: web.WebSocketResponse, text: str) -> None:
