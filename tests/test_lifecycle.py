@@ -309,3 +309,23 @@ def test_a_loss_while_reconnecting_fails_that_attempt_and_the_next_one_runs() ->
         await life.close()
 
     run(body)
+
+
+def test_a_shutdown_goes_from_generating_straight_to_disconnected() -> None:
+    async def body() -> None:
+        states: list[State] = []
+        life = Lifecycle(
+            FakeLink(),
+            timeout=5,
+            reconnect_attempts=1,
+            muted=lambda: False,
+            on_state=states.append,
+            # the session's shutdown mutes first, which reports generation stopped
+            before_shutdown=lambda: life.generation_stopped("muted"),
+        )
+        await life.connect()
+        life.generation_started()
+        await life.close()
+        assert states == [State.CONNECTED, State.GENERATING, State.DISCONNECTED]
+
+    run(body)

@@ -240,7 +240,8 @@ def print_stats(stats: SessionStats) -> None:
     )
     print(
         f"stats: setup (connect) {f(stats.setup_s, ' ms', 1000)}, last unmute -> first generated "
-        f"frame {f(stats.unmute_to_first_frame_s, ' ms', 1000)}"
+        f"frame {f(stats.unmute_to_first_frame_s, ' ms', 1000)}; glass-to-glass latency p50 "
+        f"{f(stats.latency_ms_p50, ' ms')}, p95 {f(stats.latency_ms_p95, ' ms')}"
     )
 
 

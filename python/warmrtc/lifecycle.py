@@ -181,7 +181,7 @@ class Lifecycle:
 
     def generation_stopped(self, why: str) -> None:
         """Muted, or the service said generation ended."""
-        if self._state == State.GENERATING:
+        if self._state == State.GENERATING and not self.closing:  # a shutdown goes straight on
             self._set_state(State.CONNECTED, why)
 
     # ---- reconnecting ---------------------------------------------------------------------
