@@ -177,7 +177,7 @@ def test_stats_agree_with_what_the_model_received(emulator_url: str) -> None:
     assert stats.rtt_s is not None and 0 <= stats.rtt_s < 1  # sub-ms on a veth pair
     assert stats.setup_s is not None and 0 < stats.setup_s < 10
     assert stats.unmute_to_first_frame_s is not None and 0 < stats.unmute_to_first_frame_s < 5
-    # Glass-to-glass, from the stamps the emulator echoes (tests/e2e/test_latency.py).
+    # Glass-to-glass, from the stamps the emulator echoes (tests/e2e/test_glass_to_glass.py).
     assert stats.latency_ms_p50 is not None and stats.latency_ms_p95 is not None
     assert 0 < stats.latency_ms_p50 <= stats.latency_ms_p95
     assert len(periodic) >= 6 and all(isinstance(p.stats, warmrtc.SessionStats) for p in periodic)
