@@ -169,7 +169,11 @@ def test_stats_agree_with_what_the_model_received(emulator_url: str) -> None:
         received,
     )
     assert stats.frames_sent_rtp is not None
-    assert abs(stats.frames_sent_rtp - received) <= max(5, received // 20)
+    # WebRTC's count also has the warm track's keepalive frames (livekit's, sent muted and
+    # dropped by the server, until a few are out: 3 to 6 on a slow machine) and our black frame
+    # that ends them.
+    keepalive = 7
+    assert -5 <= stats.frames_sent_rtp - received <= max(5, received // 20) + keepalive
     assert stats.frames_encoded is not None and stats.frames_encoded >= stats.frames_sent_rtp
     assert stats.frames_received is not None and stats.frames_received > 0
     assert stats.frames_decoded is not None and stats.generated_frames > 0
