@@ -226,6 +226,7 @@ def test_every_error_says_whether_it_is_retryable() -> None:
         "ConnectTimeoutError": True,
         "ProtocolError": True,
         "PoolTimeoutError": True,
+        "PoolCapacityError": True,
     }
     import warmrtc
 

@@ -7,6 +7,7 @@ them to LiveKit's FFI with the GIL released.
 from ._core import from_i420, i420_shape, to_i420
 from ._version import __version__
 from .blocking import BlockingSession, BlockingWarmPool, connect_blocking
+from .budget import Budget, Lease, LocalBudget
 from .check import CheckReport, CheckStep, check, check_blocking
 from .config import ConnectOptions, SessionConfig
 from .errors import (
@@ -15,6 +16,7 @@ from .errors import (
     ConnectionLostError,
     ConnectTimeoutError,
     ModelError,
+    PoolCapacityError,
     PoolTimeoutError,
     ProtocolError,
     RejectedError,
@@ -43,6 +45,7 @@ __all__ = [
     "AuthenticationError",
     "BlockingSession",
     "BlockingWarmPool",
+    "Budget",
     "CheckReport",
     "CheckStep",
     "ConcurrencyLimitError",
@@ -54,7 +57,10 @@ __all__ = [
     "GenerationStartedEvent",
     "GenerationTickEvent",
     "Latency",
+    "Lease",
+    "LocalBudget",
     "ModelError",
+    "PoolCapacityError",
     "PoolStats",
     "PoolTimeoutError",
     "ProtocolError",

@@ -214,8 +214,8 @@ class BlockingWarmPool:
     def stats(self) -> PoolStats:
         return self._pool.stats
 
-    def wait_warm(self, timeout: float | None = None) -> None:
-        self._runner.run(self._pool.wait_warm(timeout))
+    def wait_warm(self, timeout: float | None = None, *, count: int | None = None) -> None:
+        self._runner.run(self._pool.wait_warm(timeout, count=count))
 
     @contextmanager
     def acquire(self, timeout: float | None = None) -> Iterator[BlockingSession]:

@@ -17,6 +17,8 @@ ConnectTimeoutError      True       a step or an acknowledgement did not arrive 
 ProtocolError            True       the service sent something the protocol does not allow,
                                     or reported an ``error``
 PoolTimeoutError         True       no warm session was ready in time
+PoolCapacityError        True       ... because the pool's budget or the service's concurrency
+                                    limit held its warm-ups back (a PoolTimeoutError)
 =======================  =========  ==========================================================
 
 The functions below classify a failure of the service by the protocol's structure (the HTTP
@@ -81,6 +83,14 @@ class ConnectTimeoutError(WarmrtcError, TimeoutError):
 
 class PoolTimeoutError(WarmrtcError, TimeoutError):
     """WarmPool.acquire() found no warm session within its timeout."""
+
+    retryable = True
+
+
+class PoolCapacityError(PoolTimeoutError):
+    """WarmPool.acquire() found no warm session in time because warm-ups were held back: the
+    pool's budget is full or the service's concurrency limit refused them (``stats.held_back``
+    says which)."""
 
     retryable = True
 
