@@ -37,6 +37,7 @@ from .events import (
 from .latency import Latency
 from .lifecycle import State
 from .pool import PoolStats, WarmPool
+from .redis_budget import RedisBudget
 from .session import Session, connect
 from .source import VideoSource
 from .stats import SessionStats
@@ -66,6 +67,7 @@ __all__ = [
     "ProtocolError",
     "QueuePositionEvent",
     "ReconnectEvent",
+    "RedisBudget",
     "RejectedError",
     "ServiceErrorEvent",
     "Session",
