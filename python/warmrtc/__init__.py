@@ -19,6 +19,7 @@ from .errors import (
     ProtocolError,
     RejectedError,
     SessionClosedError,
+    SessionEndedError,
     WarmrtcError,
 )
 from .events import (
@@ -38,6 +39,7 @@ from .pool import PoolStats, WarmPool
 from .session import Session, connect
 from .source import VideoSource
 from .stats import SessionStats
+from .tokens import ClientToken, create_client_token, create_client_token_blocking
 
 __all__ = [
     "AuthenticationError",
@@ -45,6 +47,7 @@ __all__ = [
     "BlockingWarmPool",
     "CheckReport",
     "CheckStep",
+    "ClientToken",
     "ConcurrencyLimitError",
     "ConnectOptions",
     "ConnectTimeoutError",
@@ -65,6 +68,7 @@ __all__ = [
     "Session",
     "SessionClosedError",
     "SessionConfig",
+    "SessionEndedError",
     "SessionStats",
     "State",
     "StateChangeEvent",
@@ -77,6 +81,8 @@ __all__ = [
     "check_blocking",
     "connect",
     "connect_blocking",
+    "create_client_token",
+    "create_client_token_blocking",
     "from_i420",
     "i420_shape",
     "to_i420",
