@@ -21,6 +21,7 @@ from .errors import (
     ProtocolError,
     RejectedError,
     SessionClosedError,
+    SessionEndedError,
     WarmrtcError,
 )
 from .events import (
@@ -41,6 +42,7 @@ from .redis_budget import RedisBudget
 from .session import Session, connect
 from .source import VideoSource
 from .stats import SessionStats
+from .tokens import ClientToken, create_client_token, create_client_token_blocking
 
 __all__ = [
     "AuthenticationError",
@@ -49,6 +51,7 @@ __all__ = [
     "Budget",
     "CheckReport",
     "CheckStep",
+    "ClientToken",
     "ConcurrencyLimitError",
     "ConnectOptions",
     "ConnectTimeoutError",
@@ -73,6 +76,7 @@ __all__ = [
     "Session",
     "SessionClosedError",
     "SessionConfig",
+    "SessionEndedError",
     "SessionStats",
     "State",
     "StateChangeEvent",
@@ -85,6 +89,8 @@ __all__ = [
     "check_blocking",
     "connect",
     "connect_blocking",
+    "create_client_token",
+    "create_client_token_blocking",
     "from_i420",
     "i420_shape",
     "to_i420",
