@@ -6,7 +6,13 @@ them to LiveKit's FFI with the GIL released.
 
 from ._core import from_i420, i420_shape, to_i420
 from ._version import __version__
-from .blocking import BlockingSession, BlockingWarmPool, connect_blocking
+from .blocking import (
+    BlockingSession,
+    BlockingSpectator,
+    BlockingWarmPool,
+    connect_blocking,
+    watch_blocking,
+)
 from .budget import Budget, Lease, LocalBudget
 from .check import CheckReport, CheckStep, check, check_blocking
 from .config import ConnectOptions, SessionConfig
@@ -43,10 +49,12 @@ from .session import Session, connect
 from .source import VideoSource
 from .stats import SessionStats
 from .tokens import ClientToken, create_client_token, create_client_token_blocking
+from .watch import Spectator, watch
 
 __all__ = [
     "AuthenticationError",
     "BlockingSession",
+    "BlockingSpectator",
     "BlockingWarmPool",
     "Budget",
     "CheckReport",
@@ -78,6 +86,7 @@ __all__ = [
     "SessionConfig",
     "SessionEndedError",
     "SessionStats",
+    "Spectator",
     "State",
     "StateChangeEvent",
     "StatsEvent",
@@ -94,4 +103,6 @@ __all__ = [
     "from_i420",
     "i420_shape",
     "to_i420",
+    "watch",
+    "watch_blocking",
 ]
