@@ -12,7 +12,8 @@ holders' clocks never matter). Each operation is one Lua script, so it is atomic
   slot counts until the service has freed it), after which no one renews it.
 
 A holder that dies (SIGKILL, a lost machine) stops renewing: its slots come back within
-``lease_ttl``. The key itself expires once every lease in it has.
+``lease_ttl`` (default 45 s: when the service frees the slots of a crashed client's
+sessions). The key itself expires once every lease in it has.
 """
 
 from __future__ import annotations
@@ -31,7 +32,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("warmrtc")
 
 KEY_PREFIX = "warmrtc:budget:"
-LEASE_TTL = 15.0  # seconds a lease lives without a heartbeat
+# Seconds a lease lives without a heartbeat. The sessions of a holder that died are dropped,
+# not closed, and the service frees their slots only after about 45 s: its leases should count
+# that long too, or the survivors would open sessions the service still refuses.
+LEASE_TTL = 45.0
 
 # Every script reads the time from the Redis server: one clock for all holders.
 _NOW = """
