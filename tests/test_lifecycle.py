@@ -19,6 +19,7 @@ from warmrtc.errors import (
     ConnectionLostError,
     ConnectTimeoutError,
     SessionClosedError,
+    SessionEndedError,
     WarmrtcError,
 )
 from warmrtc.lifecycle import TRANSITIONS, InvalidTransition, Lifecycle, State
@@ -326,6 +327,22 @@ def test_a_shutdown_goes_from_generating_straight_to_disconnected() -> None:
         await life.connect()
         life.generation_started()
         await life.close()
+        assert states == [State.CONNECTED, State.GENERATING, State.DISCONNECTED]
+
+    run(body)
+
+
+def test_a_session_the_service_ended_on_purpose_disconnects_without_reconnecting() -> None:
+    async def body() -> None:
+        link = FakeLink(None)
+        life, states = make(link)
+        await life.connect()
+        life.generation_started()
+        life.lost(SessionEndedError("the service ended the session: timeout", "timeout"))
+        await until(lambda: life.state == "disconnected")
+        assert link.established == 1  # no reconnect attempt
+        assert isinstance(life.last_error, SessionEndedError)
+        assert life.last_error.reason == "timeout" and not life.last_error.retryable
         assert states == [State.CONNECTED, State.GENERATING, State.DISCONNECTED]
 
     run(body)

@@ -226,6 +226,7 @@ def test_every_error_says_whether_it_is_retryable() -> None:
         "ConnectTimeoutError": True,
         "ProtocolError": True,
         "PoolTimeoutError": True,
+        "PoolCapacityError": True,
     }
     import warmrtc
 
@@ -627,3 +628,32 @@ def test_a_lost_connection_is_reported_once() -> None:
             assert "1011" in str(rec.closed[0])
 
     run(main())
+
+
+def test_generation_ended_then_a_normal_close_is_the_service_ending_the_session() -> None:
+    async def script(ws: web.WebSocketResponse) -> None:
+        await ws.send_json({"type": "generation_ended", "seconds": 3, "reason": "timeout"})
+        await ws.close(code=1000, message=b"timeout")
+
+    async def main() -> None:
+        rec = Recorder()
+        async with service(script) as url:
+            ch = rec.channel()
+            await ch.open(url, 5)
+            for _ in range(100):
+                if ch.closed:
+                    break
+                await asyncio.sleep(0.02)
+            assert [type(e) for e in rec.closed] == [errors.SessionEndedError], rec.closed
+            ended = rec.closed[0]
+            assert isinstance(ended, errors.SessionEndedError) and ended.reason == "timeout"
+            assert not ended.retryable and isinstance(ended, errors.SessionClosedError)
+            await ch.close()
+
+    run(main())
+
+
+def test_a_close_without_generation_ended_is_still_a_loss() -> None:
+    assert type(errors.error_for_close(1000, "", None)) is errors.ConnectionLostError
+    assert type(errors.error_for_close(1006, "", None, "timeout")) is errors.ConnectionLostError
+    assert type(errors.error_for_close(1013, "", None, "timeout")) is errors.ConcurrencyLimitError

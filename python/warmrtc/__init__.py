@@ -6,7 +6,14 @@ them to LiveKit's FFI with the GIL released.
 
 from ._core import from_i420, i420_shape, to_i420
 from ._version import __version__
-from .blocking import BlockingSession, BlockingWarmPool, connect_blocking
+from .blocking import (
+    BlockingSession,
+    BlockingSpectator,
+    BlockingWarmPool,
+    connect_blocking,
+    watch_blocking,
+)
+from .budget import Budget, Lease, LocalBudget
 from .check import CheckReport, CheckStep, check, check_blocking
 from .config import ConnectOptions, SessionConfig
 from .errors import (
@@ -15,10 +22,12 @@ from .errors import (
     ConnectionLostError,
     ConnectTimeoutError,
     ModelError,
+    PoolCapacityError,
     PoolTimeoutError,
     ProtocolError,
     RejectedError,
     SessionClosedError,
+    SessionEndedError,
     WarmrtcError,
 )
 from .events import (
@@ -35,16 +44,22 @@ from .events import (
 from .latency import Latency
 from .lifecycle import State
 from .pool import PoolStats, WarmPool
+from .redis_budget import RedisBudget
 from .session import Session, connect
 from .source import VideoSource
 from .stats import SessionStats
+from .tokens import ClientToken, create_client_token, create_client_token_blocking
+from .watch import Spectator, watch
 
 __all__ = [
     "AuthenticationError",
     "BlockingSession",
+    "BlockingSpectator",
     "BlockingWarmPool",
+    "Budget",
     "CheckReport",
     "CheckStep",
+    "ClientToken",
     "ConcurrencyLimitError",
     "ConnectOptions",
     "ConnectTimeoutError",
@@ -54,18 +69,24 @@ __all__ = [
     "GenerationStartedEvent",
     "GenerationTickEvent",
     "Latency",
+    "Lease",
+    "LocalBudget",
     "ModelError",
+    "PoolCapacityError",
     "PoolStats",
     "PoolTimeoutError",
     "ProtocolError",
     "QueuePositionEvent",
     "ReconnectEvent",
+    "RedisBudget",
     "RejectedError",
     "ServiceErrorEvent",
     "Session",
     "SessionClosedError",
     "SessionConfig",
+    "SessionEndedError",
     "SessionStats",
+    "Spectator",
     "State",
     "StateChangeEvent",
     "StatsEvent",
@@ -77,7 +98,11 @@ __all__ = [
     "check_blocking",
     "connect",
     "connect_blocking",
+    "create_client_token",
+    "create_client_token_blocking",
     "from_i420",
     "i420_shape",
     "to_i420",
+    "watch",
+    "watch_blocking",
 ]

@@ -23,11 +23,12 @@ from .pool import PoolStats, WarmPool
 from .session import Session, _connect
 from .source import VideoSource
 from .stats import SessionStats
+from .watch import Spectator, Watching, watch
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from .config import ConnectOptions
+    from .config import ConnectOptions, FrameCallback, OutputFormat
     from .errors import WarmrtcError
     from .pool import PoolOptions
 
@@ -214,8 +215,8 @@ class BlockingWarmPool:
     def stats(self) -> PoolStats:
         return self._pool.stats
 
-    def wait_warm(self, timeout: float | None = None) -> None:
-        self._runner.run(self._pool.wait_warm(timeout))
+    def wait_warm(self, timeout: float | None = None, *, count: int | None = None) -> None:
+        self._runner.run(self._pool.wait_warm(timeout, count=count))
 
     @contextmanager
     def acquire(self, timeout: float | None = None) -> Iterator[BlockingSession]:
@@ -241,3 +242,75 @@ class BlockingWarmPool:
 
     def __repr__(self) -> str:
         return f"Blocking{self._pool!r}"
+
+
+class BlockingSpectator:
+    """A :class:`~warmrtc.watch.Spectator` for plain threads; use it as a context manager."""
+
+    def __init__(self, spectator: Spectator, runner: _LoopThread) -> None:
+        self._spectator = spectator
+        self._runner = runner
+        runner.closers.append(spectator.close)
+
+    @property
+    def room_name(self) -> str:
+        return self._spectator.room_name
+
+    @property
+    def frames_received(self) -> int:
+        return self._spectator.frames_received
+
+    def frames(self, timeout: float | None = None) -> Iterator[np.ndarray]:
+        """The model's frames until the session ends; ``timeout`` bounds the wait for each
+        (``queue.Empty`` past it)."""
+        return self._spectator._frames.frames_in_thread(self._runner.loop, timeout)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return self.frames()
+
+    def close(self) -> None:
+        """Leaves the room and stops the private loop. Idempotent."""
+        if self._runner.loop.is_closed():
+            return
+        self._runner.run(self._spectator.close())
+        self._runner.stop()
+
+    def __enter__(self) -> BlockingSpectator:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Blocking{self._spectator!r}"
+
+
+def watch_blocking(
+    room: str,
+    *,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    output_format: OutputFormat = "bgr24",
+    on_frame: FrameCallback | None = None,
+    timeout: float = 30,
+) -> BlockingSpectator:
+    """:func:`warmrtc.watch` for plain threads: same arguments (``room`` a room name)."""
+    watching = watch(  # bad arguments raise here, in the caller
+        room,
+        api_key=api_key,
+        base_url=base_url,
+        output_format=output_format,
+        on_frame=on_frame,
+        timeout=timeout,
+    )
+    runner = _LoopThread()
+    try:
+        spectator = runner.run(_awaited(watching))
+    except BaseException:
+        runner.stop()
+        raise
+    return BlockingSpectator(spectator, runner)
+
+
+async def _awaited(watching: Watching) -> Spectator:
+    return await watching

@@ -120,10 +120,12 @@ class OutputVideo:
             self._writer.release()
 
 
-def service_report(base_url: str, session_id: str | None) -> dict[str, Any] | None:
+def service_report(base_url: str, api_key: str, session_id: str | None) -> dict[str, Any] | None:
+    """What the local service saw of the session (it shows a key its own sessions only)."""
     url = base_url.replace("ws://", "http://", 1).replace("wss://", "https://", 1) + "/sessions"
+    request = urllib.request.Request(url, headers={"x-api-key": api_key})
     with contextlib.suppress(OSError, ValueError):
-        with urllib.request.urlopen(url, timeout=2) as response:
+        with urllib.request.urlopen(request, timeout=2) as response:
             for entry in json.load(response):
                 if entry["session_id"] == session_id:
                     return dict(entry)
@@ -155,9 +157,9 @@ async def run_demo(args: argparse.Namespace, base_url: str | None, api_key: str 
         return stats["captured"], stats["converted"], session.billed_seconds if session else 0
 
     async def received() -> int | None:
-        if session is None or base_url is None:  # the real service reports no frame counts
-            return None
-        seen = await asyncio.to_thread(service_report, base_url, session.session_id)
+        if session is None or base_url is None or api_key is None:  # the real service
+            return None  # reports no frame counts
+        seen = await asyncio.to_thread(service_report, base_url, api_key, session.session_id)
         return seen["frames_received"] if seen else None
 
     recording = asyncio.create_task(timeline.record(counters, received))

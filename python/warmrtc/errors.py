@@ -10,6 +10,8 @@ AuthenticationError      False      the key (or its permissions) was refused
 ModelError               False      the service does not serve the model
 RejectedError            False      the service refused this prompt or image (ack success=false)
 SessionClosedError       False      the session was disconnected; connect a new one
+SessionEndedError        False      (a SessionClosedError) the service ended the session on
+                                    purpose (a token's maxSessionDuration...): its ``reason``
 ConcurrencyLimitError    True       the organisation's concurrent sessions are all in use:
                                     retry later, with a back-off, not at once
 ConnectionLostError      True       the control channel or the media room went away
@@ -17,6 +19,8 @@ ConnectTimeoutError      True       a step or an acknowledgement did not arrive 
 ProtocolError            True       the service sent something the protocol does not allow,
                                     or reported an ``error``
 PoolTimeoutError         True       no warm session was ready in time
+PoolCapacityError        True       ... because the pool's budget or the service's concurrency
+                                    limit held its warm-ups back (a PoolTimeoutError)
 =======================  =========  ==========================================================
 
 The functions below classify a failure of the service by the protocol's structure (the HTTP
@@ -73,6 +77,21 @@ class SessionClosedError(WarmrtcError):
     retryable = False
 
 
+class SessionEndedError(SessionClosedError):
+    """The service ended the session on purpose: ``generation_ended`` with a reason, then a
+    normal close (as when a client token's ``maxSessionDuration`` is reached). Not a lost
+    connection, so nothing reconnects: connect a new session (with a new token) if needed."""
+
+    retryable = False
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason  # the service's reason, e.g. "timeout"
+
+    def __reduce__(self) -> tuple[object, ...]:  # copies keep the reason
+        return (type(self), (self.args[0], self.reason))
+
+
 class ConnectTimeoutError(WarmrtcError, TimeoutError):
     """A step of connecting, or an acknowledgement, did not arrive in time."""
 
@@ -85,6 +104,14 @@ class PoolTimeoutError(WarmrtcError, TimeoutError):
     retryable = True
 
 
+class PoolCapacityError(PoolTimeoutError):
+    """WarmPool.acquire() found no warm session in time because warm-ups were held back: the
+    pool's budget is full or the service's concurrency limit refused them (``stats.held_back``
+    says which)."""
+
+    retryable = True
+
+
 class RejectedError(WarmrtcError):
     """The service acknowledged a prompt or image with success = false."""
 
@@ -92,6 +119,7 @@ class RejectedError(WarmrtcError):
 
 
 # Websocket close codes (RFC 6455 section 7.4.1, and the 4000-4999 private range).
+CLOSE_NORMAL = 1000
 CLOSE_POLICY_VIOLATION = 1008
 CLOSE_TRY_AGAIN_LATER = 1013  # Decart: "Concurrent session limit reached."
 _CLOSE_PROTOCOL = {1002, 1003, 1007, 1009}  # protocol error, bad data type or payload, too big
@@ -114,11 +142,15 @@ def error_for_handshake(status: int, detail: str) -> WarmrtcError:
     return ConnectionLostError(text)  # 5xx and anything else: the service is not there now
 
 
-def error_for_close(code: int | None, reason: str, service_error: str | None) -> WarmrtcError:
+def error_for_close(
+    code: int | None, reason: str, service_error: str | None, ended: str | None = None
+) -> WarmrtcError:
     """The exception for a control channel the service closed with ``code``.
 
     ``service_error`` is the text of the last ``error`` message the service sent before closing
     (the protocol's error message carries only text); it becomes the exception's message.
+    ``ended`` is the reason of a ``generation_ended`` the service sent before it: followed by a
+    normal close (1000) and no error, the service ended the session on purpose.
     """
     what = f"close code {code}" if code is not None else "no close code"
     closed = f"the service closed the control channel ({what})" + (f": {reason}" if reason else "")
@@ -127,6 +159,8 @@ def error_for_close(code: int | None, reason: str, service_error: str | None) ->
         return ConcurrencyLimitError(service_error or reason or closed)
     if code == CLOSE_POLICY_VIOLATION:
         return AuthenticationError(text)
+    if ended is not None and code == CLOSE_NORMAL and service_error is None:
+        return SessionEndedError(f"the service ended the session: {ended}", ended)
     kind = _CLOSE_PRIVATE.get(code) if code is not None else None
     if kind == "auth":
         return AuthenticationError(text)

@@ -149,14 +149,19 @@ class Lifecycle:
     # ---- what the link and the session report -------------------------------------------
 
     def lost(self, error: WarmrtcError) -> None:
-        """The control channel or the media room went away: reconnect (once at a time). A loss
-        while connecting or reconnecting fails that attempt once it returns."""
+        """The control channel or the media room went away: reconnect (once at a time), or
+        disconnect at once when ``error`` is not retryable (the service ended the session on
+        purpose). A loss while connecting or reconnecting fails that attempt once it returns."""
         if self.closing or self._state == State.DISCONNECTED:
             return
         if self._state == State.CONNECTING or self._reconnecting():
             self._lost_while_establishing = error
             return
         self.last_error = error
+        if not error.retryable:  # the service ended the session, or revoked the key: no
+            log.warning("session %s: %s; disconnecting", self._name(), error)  # retry can help
+            self._begin_shutdown(wait_native=False)
+            return
         log.warning("session %s: %s; reconnecting", self._name(), error)
         self._set_state(State.RECONNECTING, str(error))
         self._reconnect_task = asyncio.get_running_loop().create_task(

@@ -17,7 +17,6 @@ from typing import Any
 
 from livekit import rtc
 
-from ._core import from_i420, to_i420
 from ._version import __version__ as _version
 from .config import SessionConfig
 from .errors import ConnectTimeoutError, WarmrtcError
@@ -34,7 +33,7 @@ from .latency import LatencyWindow
 from .lifecycle import Lifecycle
 from .media import MediaLink
 from .mute import MuteSwitch
-from .rtc_frame import i420_planes
+from .rtc_frame import output_frame
 from .signaling import ControlChannel, RoomInfo, stream_url
 from .source import VideoSource
 
@@ -179,9 +178,7 @@ class ServiceLink:
     # ---- what comes back -----------------------------------------------------------------
 
     def _generated(self, frame: rtc.VideoFrame) -> None:
-        planes = i420_planes(frame)
-        fmt = self._config.output_format
-        array = to_i420(planes, "i420") if fmt == "i420" else from_i420(planes, fmt)
+        array = output_frame(frame, self._config.output_format)
         self._lifecycle().frame_received()
         self._frames.deliver(array)
 

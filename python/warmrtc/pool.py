@@ -3,8 +3,15 @@
 The pool keeps ``size`` sessions warm (``start_muted=True``: authenticated, in the room, the
 track published muted; nothing sent, nothing billed). ``acquire()`` hands the oldest one out at
 once and warms a replacement in the background; the session handed out is disconnected when
-the ``async with`` block ends. Warm sessions idle longer than ``max_idle`` are replaced before
-the service can expire them.
+the ``async with`` block ends. Warm sessions idle longer than ``max_idle``, or older than
+allowed by ``max_session_duration``, are replaced before the service can end them.
+
+Warm sessions count against the service's concurrency limit. With a ``budget`` the pool holds
+one slot of it (a :class:`~warmrtc.budget.Lease`) for every session it has open or is opening,
+warm or in use, and gives the slot back only ``release_delay`` seconds after the session
+disconnected (``crash_release_delay`` after one that was lost): the time the service takes to
+free it. A refusal by the service's limit (:class:`ConcurrencyLimitError`) is a capacity
+signal: the pool waits (``release_delay``, doubling, up to a minute) before it tries again.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import AsyncIterator
@@ -19,8 +27,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .budget import Budget, Lease, LocalBudget, check_delay, check_limit
 from .config import ConnectOptions, SessionConfig
-from .errors import PoolTimeoutError, WarmrtcError
+from .errors import ConcurrencyLimitError, PoolCapacityError, PoolTimeoutError, WarmrtcError
 from .session import Session, _connect
 from .source import VideoSource
 
@@ -30,6 +39,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("warmrtc")
 
 RETRY_DELAYS = (0.5, 1, 2, 4, 8)  # seconds between failed warm-ups, then 8 s on
+CAPACITY_MAX_DELAY = 60.0  # the longest wait after a refusal by the concurrency limit
+BUDGET_POLL = 0.5  # seconds between tries for a slot of a full budget
+RELEASE_DELAY = 5.0  # the service frees a cleanly closed session's slot after about 5 s
+CRASH_RELEASE_DELAY = 45.0  # ... and a dropped one's after about 45 s
 
 
 class PoolOptions(ConnectOptions, total=False):
@@ -42,6 +55,10 @@ class PoolOptions(ConnectOptions, total=False):
     fps: float
     max_idle: float
     acquire_timeout: float
+    budget: int | Budget | None
+    release_delay: float
+    crash_release_delay: float
+    max_session_duration: float | None
 
 
 @dataclass(frozen=True)
@@ -53,6 +70,13 @@ class PoolStats:
     warming: int  # being connected right now
     replaced: int  # warm-ups started to replace a session handed out, expired or lost
     failed: int  # warm-ups that failed
+    capacity_refusals: int = 0  # warm-ups the service's concurrency limit refused
+    recycled: int = 0  # warm sessions replaced for their age (max_idle, max_session_duration)
+    waiting_for_budget: int = 0  # warm-ups waiting for a slot of a full budget
+    budget: int | None = None  # the budget's limit (None: no budget)
+    budget_held: int = 0  # slots this pool holds (open sessions and ones being freed)
+    held_back: str | None = None  # why fewer than ``size`` are warm or warming, if it is known
+    last_error: str | None = None  # the last warm-up error, as text
 
 
 @dataclass
@@ -72,6 +96,14 @@ class WarmPool:
     (``stats.failed``) and its error kept (``last_error``); it is retried with backoff when
     another try can help, and otherwise stops the pool: ``acquire()`` and ``wait_warm()`` then
     raise it.
+
+    Limits: ``budget`` is the most sessions the pool may have open at once, warm, in use and
+    being opened (an int, or a :class:`~warmrtc.budget.Budget` shared with other pools and
+    processes such as :class:`warmrtc.RedisBudget`; None: no limit of its own). A slot is given
+    back ``release_delay`` seconds after its session disconnected (``crash_release_delay``
+    after a lost one). ``max_session_duration`` (the token's ``maxSessionDuration``) makes the
+    pool replace a warm session before the service ends it: at 80% of it, and at most 30 s
+    before. ``stats.held_back`` says why fewer than ``size`` sessions are warm.
     """
 
     def __init__(
@@ -84,6 +116,10 @@ class WarmPool:
         fps: float = 30,
         max_idle: float = 300,
         acquire_timeout: float = 30,
+        budget: int | Budget | None = None,
+        release_delay: float = RELEASE_DELAY,
+        crash_release_delay: float = CRASH_RELEASE_DELAY,
+        max_session_duration: float | None = None,
         model: str = "lucy-2.6",
         **options: Unpack[ConnectOptions],
     ) -> None:
@@ -96,12 +132,22 @@ class WarmPool:
         for name in ("source", "start_muted"):
             if name in options:
                 raise TypeError(f"WarmPool sets {name} itself; do not pass it")
+        self.budget = _budget(budget)
+        self._owns_budget = not isinstance(budget, Budget)
+        self.release_delay = check_delay("release_delay", release_delay)
+        self.crash_release_delay = check_delay("crash_release_delay", crash_release_delay)
+        self.max_session_duration = _duration(max_session_duration)
         # Bad options, size or format fail here, not in every background warm-up.
         VideoSource(width, height, fmt, fps).close()
         self.config = SessionConfig.of(model, **options)
         self.size = size
         self.max_idle = float(max_idle)
         self.acquire_timeout = float(acquire_timeout)
+        # The age at which a warm session is replaced: idle too long, or near its end.
+        self._max_age = self.max_idle
+        if self.max_session_duration is not None:
+            d = self.max_session_duration
+            self._max_age = min(self._max_age, max(0.8 * d, d - 30))
         self._source_args = (width, height, fmt, fps)
         self._warm: deque[_Warm] = deque()
         self._in_use: set[Session] = set()
@@ -109,7 +155,14 @@ class WarmPool:
         self._retiring: set[asyncio.Task[None]] = set()  # disconnects in flight
         self._changed: asyncio.Condition | None = None
         self._keeper: asyncio.Task[None] | None = None
+        self._slots: set[Lease] = set()  # every budget slot the pool holds
+        self._lease_of: dict[Session, Lease] = {}
+        self._waiting_for_budget = 0
+        self._capacity_until = 0.0  # monotonic: no warm-up before this (a limit refusal)
+        self._refusal_streak = 0
+        self._capacity_refusals = 0
         self._replaced = 0
+        self._recycled = 0
         self._failed = 0
         self._fatal: Exception | None = None
         self.last_error: Exception | None = None
@@ -127,26 +180,39 @@ class WarmPool:
         self._fill()
         self._keeper = asyncio.get_running_loop().create_task(self._keep())
 
-    async def wait_warm(self, timeout: float | None = None) -> None:
-        """Waits until all ``size`` sessions are warm (e.g. before opening the doors)."""
+    async def wait_warm(self, timeout: float | None = None, *, count: int | None = None) -> None:
+        """Waits until ``count`` sessions (default ``size``) are warm, e.g. before opening the
+        doors. Under a budget or limit smaller than ``size``, pass what it allows."""
+        want = self.size if count is None else count
+        if isinstance(want, bool) or not isinstance(want, int) or not 1 <= want <= self.size:
+            raise ValueError(f"count must be an int from 1 to size ({self.size}), got {count!r}")
         changed = self._started()
         async with asyncio.timeout(timeout):
             async with changed:
-                await changed.wait_for(lambda: len(self._warm) >= self.size or self._stopped())
+                await changed.wait_for(lambda: self._ready() >= want or self._stopped())
         self._raise_if_stopped()
 
     async def close(self) -> None:
-        """Disconnects every session, warm and in use, and stops warming. Idempotent."""
+        """Disconnects every session, warm and in use, and stops warming. Idempotent.
+
+        The budget's slots are given back ``release_delay`` after (they count until then)."""
         if self._closed:
             return
         self._closed = True
         tasks = [*self._warmups, *([self._keeper] if self._keeper else [])]
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, *self._retiring, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*self._retiring, return_exceptions=True)
         sessions = [w.session for w in self._warm] + list(self._in_use)
         self._warm.clear()
         await asyncio.gather(*(_dispose(s) for s in sessions), return_exceptions=True)
+        await asyncio.gather(
+            *(self._give_back(lease, self.release_delay) for lease in list(self._slots))
+        )
+        self._lease_of.clear()
+        if self._owns_budget and self.budget is not None:
+            await self.budget.aclose()
         if self._changed is not None:
             async with self._changed:
                 self._changed.notify_all()
@@ -164,16 +230,24 @@ class WarmPool:
     async def acquire(self, timeout: float | None = None) -> AsyncIterator[Session]:
         """Hands out a warm, muted session (the caller unmutes); disconnects it afterwards.
 
-        Waits up to ``timeout`` (default ``acquire_timeout``) when none is warm, then raises
-        PoolTimeoutError; raises the service's error at once if warming cannot succeed
-        (a refused key, an unknown model).
+        Waits up to ``timeout`` (default ``acquire_timeout``; 0: not at all) when none is warm,
+        then raises PoolCapacityError when the budget or the service's concurrency limit held
+        warm-ups back (the message says which), else PoolTimeoutError; raises the service's
+        error at once if warming cannot succeed (a refused key, an unknown model).
         """
+        if timeout is not None and (isinstance(timeout, bool) or not timeout >= 0):
+            raise ValueError(f"timeout must be >= 0 (seconds) or None, got {timeout!r}")
         session = await self._take(self.acquire_timeout if timeout is None else timeout)
         try:
             yield session
         finally:
             self._in_use.discard(session)
+            lost = session.state == "disconnected"  # dropped: the service frees it later
             await _dispose(session)
+            lease = self._lease_of.pop(session, None)
+            if lease is not None:
+                delay = self.crash_release_delay if lost else self.release_delay
+                await self._give_back(lease, delay)
 
     async def _take(self, timeout: float) -> Session:
         changed = self._started()
@@ -192,19 +266,22 @@ class WarmPool:
                     return warm.session
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise PoolTimeoutError(self._timeout_message(timeout))
+                    raise self._timeout_error(timeout)
                 try:
                     await asyncio.wait_for(changed.wait(), remaining)
                 except TimeoutError:
                     pass
 
-    def _timeout_message(self, timeout: float) -> str:
+    def _timeout_error(self, timeout: float) -> PoolTimeoutError:
         stats = self.stats
-        why = f"; last warm-up error: {self.last_error}" if self.last_error else ""
-        return (
+        head = (
             f"no warm session within {timeout:g} s ({stats.in_use} in use, "
-            f"{stats.warming} warming, size {self.size}){why}"
+            f"{stats.warming} warming, size {self.size})"
         )
+        if stats.held_back is not None:
+            return PoolCapacityError(f"{head}: {stats.held_back}")
+        why = f"; last warm-up error: {self.last_error}" if self.last_error else ""
+        return PoolTimeoutError(head + why)
 
     @property
     def stats(self) -> PoolStats:
@@ -214,16 +291,43 @@ class WarmPool:
             warming=len(self._warmups),
             replaced=self._replaced,
             failed=self._failed,
+            capacity_refusals=self._capacity_refusals,
+            recycled=self._recycled,
+            waiting_for_budget=self._waiting_for_budget,
+            budget=None if self.budget is None else self.budget.limit,
+            budget_held=len(self._slots),
+            held_back=self._held_back(),
+            last_error=None if self.last_error is None else str(self.last_error),
         )
+
+    def _held_back(self) -> str | None:
+        """Why warm-ups wait now (None when none waits for capacity)."""
+        backoff = self._capacity_until - time.monotonic()
+        if backoff > 0 and not self._stopped():
+            return (
+                f"the service's concurrency limit refused {self._capacity_refusals} warm-up(s) "
+                f"(last: {self.last_error}); next try in {backoff:.1f} s"
+            )
+        if self._waiting_for_budget and self.budget is not None:
+            return (
+                f"the budget is full ({self.budget.limit} sessions; this pool holds "
+                f"{len(self._slots)}, {len(self._in_use)} in use); "
+                f"{self._waiting_for_budget} warm-up(s) wait for a slot"
+            )
+        return None
 
     def __repr__(self) -> str:
         s = self.stats
         return (
             f"WarmPool(size={self.size}, warm={s.warm}, in_use={s.in_use}, "
-            f"warming={s.warming}, closed={self._closed})"
+            f"warming={s.warming}, budget={s.budget}, closed={self._closed})"
         )
 
     # ---- warming ------------------------------------------------------------------------
+
+    def _ready(self) -> int:
+        """Warm sessions not lost (a lost one waits in ``_warm`` for the keeper to retire it)."""
+        return sum(w.session.state != "disconnected" for w in self._warm)
 
     def _started(self) -> asyncio.Condition:
         if self._changed is None:
@@ -245,10 +349,17 @@ class WarmPool:
 
     def _retire(self, warm: _Warm) -> None:
         self._warm.remove(warm)
-        task = asyncio.get_running_loop().create_task(_dispose(warm.session))
+        lost = warm.session.state == "disconnected"
+        task = asyncio.get_running_loop().create_task(self._dispose_and_free(warm.session, lost))
         self._retiring.add(task)  # tracked so that close() waits for it
         task.add_done_callback(self._retiring.discard)
         self._replace()
+
+    async def _dispose_and_free(self, session: Session, lost: bool) -> None:
+        await _dispose(session)
+        lease = self._lease_of.pop(session, None)
+        if lease is not None:
+            await self._give_back(lease, self.crash_release_delay if lost else self.release_delay)
 
     def _retire_lost(self) -> None:
         for warm in [w for w in self._warm if w.session.state == "disconnected"]:
@@ -266,6 +377,8 @@ class WarmPool:
     async def _warm_one(self) -> None:
         me = asyncio.current_task()
         for attempt in itertools.count():  # ended by success, a fatal error or close()
+            await self._wait_for_capacity()
+            lease = await self._take_slot()
             source = VideoSource(*self._source_args)
             try:
                 session = await _connect(source, self.config, True)
@@ -273,6 +386,14 @@ class WarmPool:
                 source.close()
                 self._failed += 1
                 self.last_error = e
+                if isinstance(e, ConcurrencyLimitError):
+                    if lease is not None:  # the service opened nothing for it
+                        await self._give_back(lease, 0)
+                    self._refused(e)
+                    await self._notify()
+                    continue
+                if lease is not None:
+                    await self._give_back(lease, self.release_delay)
                 # Anything but a WarmrtcError is a bug or a bad option: retrying cannot help.
                 if not isinstance(e, WarmrtcError) or not e.retryable:
                     log.error("warm pool: %s; no more warm-ups", e)
@@ -286,10 +407,13 @@ class WarmPool:
                 await asyncio.sleep(delay)
                 continue
             except BaseException:
-                source.close()
+                source.close()  # close() gives the lease back
                 raise
+            self._refusal_streak = 0
+            if lease is not None:
+                self._lease_of[session] = lease
             if self._closed:
-                await _dispose(session)
+                await self._dispose_and_free(session, False)
                 return
             self._warm.append(_Warm(session, time.monotonic()))
             # No longer warming from here on: _fill() must count this session once.
@@ -298,20 +422,97 @@ class WarmPool:
             await self._notify()
             return
 
+    def _refused(self, error: ConcurrencyLimitError) -> None:
+        """A capacity signal: no warm-up until a slot may have been freed."""
+        self._capacity_refusals += 1
+        now = time.monotonic()
+        if now >= self._capacity_until:  # refusals of warm-ups already in flight add no wait
+            self._refusal_streak += 1
+            base = max(self.release_delay, 1.0)
+            delay = min(CAPACITY_MAX_DELAY, base * 2 ** (self._refusal_streak - 1))
+            self._capacity_until = now + delay
+            log.warning("warm pool: %s; next warm-up in %g s", error, delay)
+
+    async def _wait_for_capacity(self) -> None:
+        while (wait := self._capacity_until - time.monotonic()) > 0:
+            await asyncio.sleep(wait)
+
+    async def _take_slot(self) -> Lease | None:
+        """A slot of the budget (None without one), waiting while it is full."""
+        budget = self.budget
+        if budget is None:
+            return None
+        failures = 0
+        self._waiting_for_budget += 1
+        try:
+            for polls in itertools.count():  # ended by a slot or close()
+                try:
+                    lease = await budget.try_acquire()
+                except Exception as e:  # e.g. Redis is unreachable: try again later
+                    self.last_error = e
+                    delay = RETRY_DELAYS[min(failures, len(RETRY_DELAYS) - 1)]
+                    failures += 1
+                    log.warning("warm pool: the budget failed (%r); again in %g s", e, delay)
+                    await asyncio.sleep(delay)
+                    continue
+                if lease is not None:
+                    self._slots.add(lease)
+                    return lease
+                if polls == 0:
+                    log.info("warm pool: budget of %d full; a warm-up waits", budget.limit)
+                    await self._notify()  # stats.held_back changed
+                failures = 0
+                await asyncio.sleep(BUDGET_POLL)
+            raise AssertionError("unreachable")
+        finally:
+            self._waiting_for_budget -= 1
+
+    async def _give_back(self, lease: Lease, after: float) -> None:
+        self._slots.discard(lease)
+        if self.budget is None:
+            return
+        try:
+            await self.budget.release(lease, after=after)
+        except Exception as e:  # the lease expires by itself (no one renews it any more)
+            log.warning("warm pool: could not give a budget slot back (%r); it will expire", e)
+
     async def _keep(self) -> None:
-        """Replaces warm sessions that idled past max_idle or were lost."""
-        period = min(self.max_idle / 4, 1.0)
+        """Replaces warm sessions that were lost, idled past max_idle or near their end."""
+        period = min(self._max_age / 4, 1.0)
         while True:
             await asyncio.sleep(period)
             self._retire_lost()
-            expired = time.monotonic() - self.max_idle
+            expired = time.monotonic() - self._max_age
             for warm in [w for w in self._warm if w.since < expired]:
+                self._recycled += 1
                 self._retire(warm)
 
     async def _notify(self) -> None:
         if self._changed is not None:
             async with self._changed:
                 self._changed.notify_all()
+
+
+def _budget(budget: int | Budget | None) -> Budget | None:
+    if budget is None or isinstance(budget, Budget):
+        return budget
+    if isinstance(budget, int) and not isinstance(budget, bool):
+        return LocalBudget(check_limit(budget))
+    kind = type(budget).__name__
+    raise TypeError(f"budget must be an int, a warmrtc.Budget or None, got {kind}")
+
+
+def _duration(value: float | None) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        kind = type(value).__name__
+        raise TypeError(f"max_session_duration must be a number of seconds or None, got {kind}")
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(
+            f"max_session_duration must be a positive number of seconds, got {value!r}"
+        )
+    return float(value)
 
 
 async def _dispose(session: Session) -> None:

@@ -1,9 +1,12 @@
-"""Zero-copy numpy views of a livekit I420 ``VideoFrame``, for the native core to read."""
+"""A livekit I420 ``VideoFrame`` as numpy: zero-copy plane views for the native core to read,
+and the frame converted to an output format (what sessions and spectators hand the app)."""
 
 from __future__ import annotations
 
 import numpy as np
 from livekit import rtc
+
+from ._core import from_i420, to_i420
 
 
 def i420_planes(frame: rtc.VideoFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -15,3 +18,9 @@ def i420_planes(frame: rtc.VideoFrame) -> tuple[np.ndarray, np.ndarray, np.ndarr
     u = data[w * h : w * h + cw * ch].reshape(ch, cw)
     v = data[w * h + cw * ch : w * h + 2 * cw * ch].reshape(ch, cw)
     return y, u, v
+
+
+def output_frame(frame: rtc.VideoFrame, fmt: str) -> np.ndarray:
+    """The frame as a new array in ``fmt`` (an output format, e.g. ``"bgr24"``, ``"i420"``)."""
+    planes = i420_planes(frame)
+    return to_i420(planes, "i420") if fmt == "i420" else from_i420(planes, fmt)

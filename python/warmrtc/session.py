@@ -127,6 +127,13 @@ class Session:
         return info.session_id if info else None
 
     @property
+    def room_name(self) -> str | None:
+        """The media room of the session (what :func:`warmrtc.watch` takes); None before it
+        has one."""
+        info = self._link.room_info
+        return info.room_name if info else None
+
+    @property
     def source(self) -> VideoSource:
         return self._source
 

@@ -12,6 +12,9 @@ Protocol facts this module rests on (Decart's public SDKs: decart 0.2.4 on PyPI,
   ``token``, ``room_name``, ``session_id``.
 - A refused new session over the concurrency limit is closed with code 1013 (DecartAI/sdk,
   ``examples/realtime-session-queue/README.md``).
+- The service ends a session on purpose (a client token's ``maxSessionDuration``) and says
+  why in ``generation_ended``; the emulator then closes normally (1000). Such an end is
+  ``SessionEndedError``, not a loss to reconnect from.
 """
 
 from __future__ import annotations
@@ -132,6 +135,7 @@ class ControlChannel:
         self._requests: list[_Request] = []  # in flight, oldest first
         self._closed_error: WarmrtcError | None = None  # set once, when the channel ends
         self._service_error: str | None = None  # text of the last `error` message
+        self._ended: str | None = None  # reason of the last `generation_ended` (or "ended")
         self._close_reason = ""
         self._closing = False
 
@@ -306,7 +310,9 @@ class ControlChannel:
             self._finish(lost, notify=True)
         else:
             self._finish(
-                error_for_close(ws.close_code, self._close_reason, self._service_error),
+                error_for_close(
+                    ws.close_code, self._close_reason, self._service_error, self._ended
+                ),
                 notify=True,
             )
 
@@ -328,7 +334,10 @@ class ControlChannel:
             elif kind == "error":
                 self._error_received(message)
             elif kind in _EVENTS:
-                self._emit(_EVENTS[kind](message))
+                event = _EVENTS[kind](message)
+                if kind == "generation_ended":
+                    self._ended = event.get("reason", "ended")
+                self._emit(event)
             else:
                 log.debug("control channel: message type %r ignored", kind)
         except _BadField as e:

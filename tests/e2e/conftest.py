@@ -72,7 +72,7 @@ class Emulator:
 
 @pytest.fixture(scope="session")
 def emulator_url() -> Iterator[str]:
-    emulator = Emulator("--queue-positions", "1")
+    emulator = Emulator("--queue-positions", "1", "--fault-injection")
     yield emulator.url
     emulator.stop()
 

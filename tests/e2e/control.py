@@ -47,7 +47,15 @@ async def join(ws: aiohttp.ClientWebSocketResponse) -> dict[str, Any]:
     return await receive_type(ws, "livekit_room_info", timeout=20)
 
 
-async def sessions(http: aiohttp.ClientSession, base: str) -> dict[str, dict[str, Any]]:
-    async with http.get(http_url(base) + "/sessions") as response:
+def key_header(api_key: str) -> dict[str, str]:
+    """How every HTTP endpoint of the emulator takes the key (as Decart's SDKs send it)."""
+    return {"x-api-key": api_key}
+
+
+async def sessions(
+    http: aiohttp.ClientSession, base: str, api_key: str
+) -> dict[str, dict[str, Any]]:
+    """The sessions of ``api_key`` the emulator reports (those of other keys are not shown)."""
+    async with http.get(http_url(base) + "/sessions", headers=key_header(api_key)) as response:
         response.raise_for_status()
         return {s["session_id"]: s for s in await response.json()}

@@ -50,7 +50,7 @@ def test_handshake_acks_and_errors(emulator_url: str) -> None:
             # Still serving this session and the others.
             await ws.send_json({"type": "prompt", "prompt": "still here"})
             assert (await receive(ws))["success"] is True
-            report = (await sessions(http, emulator_url))[info["session_id"]]
+            report = (await sessions(http, emulator_url, API_KEY))[info["session_id"]]
             assert report["model"] == "lucy-2.6"
             assert report["frames_received"] == 0 and report["billed_seconds"] == 0
             await ws.close()

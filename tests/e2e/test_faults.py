@@ -18,7 +18,7 @@ import aiohttp
 import numpy as np
 import pytest
 from conftest import API_KEY
-from control import sessions
+from control import key_header, sessions
 from livekit import api
 from test_session import HEIGHT, WIDTH, Camera
 
@@ -86,7 +86,7 @@ def test_livekit_server_killed_mid_session_recovers_still_muted(
                 await wait_state(session, "connected", 60)
                 assert session.muted and source.muted
                 await asyncio.sleep(2)
-                report = (await sessions(http, emulator_url))[session.session_id]
+                report = (await sessions(http, emulator_url, API_KEY))[session.session_id]
                 # Recovered either by LiveKit resuming the same session or by our re-join:
                 # either way the (re)published track is muted and nothing reached the model.
                 assert report["frames_received"] == 0 and report["muted"] is True, report
@@ -156,7 +156,7 @@ def test_control_channel_dropped_fails_the_pending_prompt_fast_and_reconnects(
             )
             dropped = session.session_id
             drop = f"{emulator_url.replace('ws://', 'http://')}/sessions/{dropped}/drop?on=prompt"
-            async with http.post(drop) as response:
+            async with http.post(drop, headers=key_header(API_KEY)) as response:
                 assert response.status == 200
             started = time.monotonic()
             with pytest.raises(warmrtc.ConnectionLostError, match="control channel"):
@@ -168,7 +168,7 @@ def test_control_channel_dropped_fails_the_pending_prompt_fast_and_reconnects(
                     await asyncio.sleep(0.05)
             assert session.muted and source.muted
             await session.set_prompt("third")  # the new control channel works
-            seen = await sessions(http, emulator_url)
+            seen = await sessions(http, emulator_url, API_KEY)
             assert seen[dropped]["state"] == "ended"
             assert seen[session.session_id]["frames_received"] == 0
             await session.disconnect()

@@ -95,7 +95,7 @@ def test_generated_frames_come_back_transformed_and_billed(emulator_url: str) ->
             client, ws = await connect_client(http, emulator_url, publish_muted=False)
             await stream(client, grey_frame(60), 3.0)
             await asyncio.sleep(0.5)
-            report = (await sessions(http, emulator_url))[client.session_id]
+            report = (await sessions(http, emulator_url, API_KEY))[client.session_id]
             await close_client(client, ws)
         assert client.generated, "no generated frames arrived"
         # The model's output: the colour negative, at the model's resolution.
@@ -115,11 +115,11 @@ def test_track_published_muted_delivers_nothing_and_bills_nothing(emulator_url: 
         async with aiohttp.ClientSession() as http:
             client, ws = await connect_client(http, emulator_url, publish_muted=True)
             await stream(client, grey_frame(200), 3.0)  # the app keeps capturing while muted
-            report = (await sessions(http, emulator_url))[client.session_id]
+            report = (await sessions(http, emulator_url, API_KEY))[client.session_id]
             unmuted_at = time.monotonic()
             client.track.unmute()
             await stream(client, grey_frame(200), 2.0)
-            after = (await sessions(http, emulator_url))[client.session_id]
+            after = (await sessions(http, emulator_url, API_KEY))[client.session_id]
             await close_client(client, ws)
         assert report["frames_received"] == 0 and report["billed_seconds"] == 0, report
         assert report["muted"] is True
@@ -138,9 +138,9 @@ def test_unmuted_idle_track_sends_keepalive_frames(emulator_url: str) -> None:
         async with aiohttp.ClientSession() as http:
             client, ws = await connect_client(http, emulator_url, publish_muted=False)
             await asyncio.sleep(1.0)  # subscription settles
-            before = (await sessions(http, emulator_url))[client.session_id]
+            before = (await sessions(http, emulator_url, API_KEY))[client.session_id]
             await asyncio.sleep(3.0)
-            after = (await sessions(http, emulator_url))[client.session_id]
+            after = (await sessions(http, emulator_url, API_KEY))[client.session_id]
             await close_client(client, ws)
         return {"before": before, "after": after}
 

@@ -35,7 +35,7 @@ def test_warm_sessions_are_unbilled_and_acquire_hands_one_out_and_replaces_it(
             # Idle warm sessions a few seconds old: an unmuted track would have delivered
             # LiveKit keepalive frames by now, and been billed for them.
             await asyncio.sleep(3)
-            seen = await sessions(http, emulator_url)
+            seen = await sessions(http, emulator_url, API_KEY)
             for sid in warm_ids:
                 assert seen[sid]["frames_received"] == 0, seen[sid]
                 assert seen[sid]["billed_seconds"] == 0 and seen[sid]["muted"] is True
@@ -57,7 +57,7 @@ def test_warm_sessions_are_unbilled_and_acquire_hands_one_out_and_replaces_it(
             stats = pool.stats
             assert (stats.warm, stats.in_use, stats.replaced, stats.failed) == (3, 0, 1, 0)
 
-            seen = await sessions(http, emulator_url)
+            seen = await sessions(http, emulator_url, API_KEY)
             assert seen[used]["frames_received"] > 0 and seen[used]["billed_seconds"] >= 1
             assert seen[used]["state"] == "ended"
             for sid in warm_ids - {used}:
@@ -74,7 +74,7 @@ def test_warm_sessions_are_unbilled_and_acquire_hands_one_out_and_replaces_it(
 async def sessions_after_close(url: str, ids: set[str]) -> list[dict]:
     async with aiohttp.ClientSession() as http:
         for _ in range(50):  # the service sees each socket close a moment later
-            seen = await sessions(http, url)
+            seen = await sessions(http, url, API_KEY)
             if all(seen[i]["state"] == "ended" for i in ids):
                 break
             await asyncio.sleep(0.1)

@@ -52,7 +52,7 @@ class Camera:
 
 async def report(http: aiohttp.ClientSession, url: str, session_id: str | None) -> dict:
     assert session_id is not None
-    return (await sessions(http, url))[session_id]
+    return (await sessions(http, url, API_KEY))[session_id]
 
 
 def test_warm_live_pause_resume_is_billed_for_live_seconds_only(emulator_url: str) -> None:

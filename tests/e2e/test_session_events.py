@@ -12,7 +12,7 @@ import time
 import aiohttp
 import pytest
 from conftest import API_KEY
-from control import http_url, sessions
+from control import http_url, key_header, sessions
 from test_session import HEIGHT, WIDTH, Camera
 
 import warmrtc
@@ -106,7 +106,9 @@ def test_the_service_ending_generation_is_an_event_with_its_reason(emulator_url:
                 await until(lambda: session.state == "generating", 15, "generating")
                 await until(lambda: session.billed_seconds >= 1, 15, "a billed second")
                 url = f"{http_url(emulator_url)}/sessions/{session.session_id}/end"
-                async with http.post(url, params={"reason": "max_duration_reached"}) as response:
+                async with http.post(
+                    url, params={"reason": "max_duration_reached"}, headers=key_header(API_KEY)
+                ) as response:
                     response.raise_for_status()
                     assert (await response.json())["was"] == "generating"
                 await until(
@@ -148,7 +150,7 @@ def test_stats_agree_with_what_the_model_received(emulator_url: str) -> None:
                 session.mute()
                 await asyncio.sleep(1.0)  # the last frames reach the model
                 stats = await session.stats()
-                seen = (await sessions(http, emulator_url))[session.session_id]
+                seen = (await sessions(http, emulator_url, API_KEY))[session.session_id]
             await session.disconnect()
             after = await session.stats(timeout=0.5)  # a torn-down room: at once, no hang
             figures.update(stats=stats, seen=seen, after=after)

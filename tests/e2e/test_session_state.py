@@ -11,14 +11,15 @@ import time
 import aiohttp
 import pytest
 from conftest import API_KEY, Emulator
-from control import http_url, sessions
+from control import http_url, key_header, sessions
 from test_session import HEIGHT, WIDTH, Camera
 
 import warmrtc
 
 
 async def drop_control(http: aiohttp.ClientSession, url: str, session_id: str | None) -> None:
-    async with http.post(f"{http_url(url)}/sessions/{session_id}/drop") as response:
+    drop = f"{http_url(url)}/sessions/{session_id}/drop"
+    async with http.post(drop, headers=key_header(API_KEY)) as response:
         response.raise_for_status()
 
 
@@ -108,7 +109,9 @@ def test_toggling_mute_from_threads_ends_as_the_last_call(emulator_url: str) -> 
             session.mute()
             assert session._switch.track_changes <= 3 / 0.05 * 1.5 + 5
             async with asyncio.timeout(10):
-                while (await sessions(http, emulator_url))[session.session_id]["muted"] is not True:
+                while (await sessions(http, emulator_url, API_KEY))[session.session_id][
+                    "muted"
+                ] is not True:
                     await asyncio.sleep(0.1)
             await session.disconnect()
 

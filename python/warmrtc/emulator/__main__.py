@@ -60,6 +60,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "generated frames for clients whose join announces client_capabilities.frame_timing)",
     )
     p.add_argument(
+        "--max-sessions",
+        type=int,
+        default=0,
+        help="the concurrency limit per API key, as the service has one per organisation: a "
+        "new session over it is refused (error 'Concurrent session limit reached.', close code "
+        "1013); 0: no limit (default)",
+    )
+    p.add_argument(
+        "--release-delay",
+        type=float,
+        default=5.0,
+        help="seconds before an ended session's slot is free again after a clean disconnect "
+        "(default 5.0, as the service)",
+    )
+    p.add_argument(
+        "--crash-release-delay",
+        type=float,
+        default=45.0,
+        help="seconds before the slot of a session whose websocket dropped without a close is "
+        "free again (default 45.0, as the service)",
+    )
+    p.add_argument(
+        "--fault-injection",
+        action="store_true",
+        help="serve POST /sessions/{id}/drop and /end, which drop or end a session (tests); off "
+        "by default",
+    )
+    p.add_argument(
         "--parent-pid",
         type=int,
         default=None,
@@ -71,6 +99,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--livekit-url is required (or set WARMRTC_LIVEKIT_URL)")
     if not args.api_keys:
         p.error("give at least one --api-key")
+    if args.max_sessions < 0:
+        p.error(f"--max-sessions must be >= 0, got {args.max_sessions}")
+    for flag in ("release_delay", "crash_release_delay"):
+        value = getattr(args, flag)
+        if not 0 <= value <= 3600:
+            p.error(f"--{flag.replace('_', '-')} must be 0..3600 seconds, got {value}")
     if not 0 <= args.model_delay_ms <= 10_000:
         p.error(f"--model-delay-ms must be 0..10000, got {args.model_delay_ms}")
     return args
@@ -86,6 +120,10 @@ async def run(args: argparse.Namespace) -> None:
         client_livekit_url=args.client_livekit_url,
         model_delay_ms=args.model_delay_ms,
         frame_timing=args.frame_timing,
+        max_sessions=args.max_sessions,
+        release_delay=args.release_delay,
+        crash_release_delay=args.crash_release_delay,
+        fault_injection=args.fault_injection,
     )
     _emulator, runner = await serve(config, args.host, args.port)
     port = runner.addresses[0][1]

@@ -4,7 +4,13 @@ Speaks the control protocol as Decart's public SDKs do: a websocket at
 ``/v1/stream?api_key=...&model=...`` taking ``livekit_join``, ``prompt`` and ``set_image`` and
 answering ``queue_position``, ``livekit_room_info``, ``prompt_ack``, ``set_image_ack``,
 ``generation_started``, ``generation_tick``, ``generation_ended`` and ``error``. Media goes
-through a real LiveKit server; ``GET /sessions`` reports what each session sent and was billed.
+through a real LiveKit server; ``GET /sessions`` reports what each of the caller's sessions
+sent and was billed. Client tokens (``POST /v1/client/tokens``), the per-key concurrency limit
+(``GET /v1/realtime/quota``) and spectators (``POST /watch-stream/{room}``) as the service has
+them; every endpoint authenticates (see :mod:`.auth`).
+
+A session is kept (and reported, with ``holds_slot``) until its slot is free again, a while
+after it ended (:mod:`.slots`); its inference participant, room and buffers go when it ends.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import binascii
 import json
 import logging
 import secrets
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,12 +29,23 @@ from aiohttp import WSMsgType, web
 from livekit import api
 
 from ..models import INFERENCE_IDENTITY_PREFIX, REALTIME_MODELS, STREAM_PATH, RealtimeModel
+from .auth import Authenticator, Caller
 from .inference import InferenceParticipant
+from .messages import HARD_MESSAGE_BYTES, BadMessage, check_prompt, parse
 from .meter import Meter
+from .slots import LIMIT_CLOSE_CODE, LIMIT_CLOSE_REASON, LIMIT_MESSAGE, SlotLedger
+from .tokens import TokenIssuer, TokenRequestError
 
 log = logging.getLogger("warmrtc.emulator")
 
-MAX_MESSAGE_BYTES = 8 * 1024 * 1024  # images arrive base64-encoded in one message
+# The reason a session ended by its token's maxSessionDuration is given in generation_ended:
+# one of the reasons Decart's ws-signaling-proxy example lists ("timeout").
+MAX_DURATION_REASON = "timeout"
+# Close codes of refusals. Decart's public SDKs name none but 1013 (the concurrency limit);
+# these private codes are the emulator's (warmrtc.errors maps them).
+CLOSE_INVALID_KEY = 4001
+CLOSE_NOT_ALLOWED = 4003  # a client token's allowedModels / allowedOrigins
+CLOSE_UNKNOWN_MODEL = 4004
 
 
 @dataclass
@@ -45,6 +63,13 @@ class EmulatorConfig:
     # Echo each input frame's capture stamp on its generated frame for clients that announce
     # client_capabilities.frame_timing (as Decart's service does); False: never echo.
     frame_timing: bool = True
+    # The concurrency limit per API key (0: none) and the delays before an ended session's
+    # slot is free again: after a clean disconnect, and after a websocket that dropped.
+    max_sessions: int = 0
+    release_delay: float = 5.0
+    crash_release_delay: float = 45.0
+    # POST /sessions/{id}/drop and /end: off unless asked for.
+    fault_injection: bool = False
 
     @property
     def public_livekit_url(self) -> str:
@@ -56,6 +81,8 @@ class Session:
     session_id: str
     model: RealtimeModel
     ws: web.WebSocketResponse
+    owner: str  # the API key whose limit the session counts against
+    token_key: str | None = None  # the client token it was opened with, if any
     transport: asyncio.Transport | None = None
     room_name: str = ""
     drop_on: str | None = None  # fault injection: drop the socket on this message type
@@ -64,6 +91,8 @@ class Session:
     meter: Meter = field(default_factory=Meter)
     inference: InferenceParticipant | None = None
     ticks: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
+    holds_slot: bool = True  # until the slot is free again, a while after the session ended
+    expiry: asyncio.TimerHandle | None = None  # the token's maxSessionDuration
 
     def report(self) -> dict[str, Any]:
         m = self.meter
@@ -77,6 +106,7 @@ class Session:
             "billed_seconds": m.billed_seconds,
             "first_frame_at": m.first_frame_at,
             "last_frame_at": m.last_frame_at,
+            "holds_slot": self.holds_slot,
         }
 
 
@@ -86,9 +116,16 @@ class Emulator:
     def __init__(self, config: EmulatorConfig) -> None:
         self.config = config
         self.sessions: dict[str, Session] = {}
+        self.auth = Authenticator(config.api_keys, TokenIssuer())
+        self.slots = SlotLedger(
+            config.max_sessions, config.release_delay, config.crash_release_delay
+        )
+        self._tasks: set[asyncio.Task[None]] = set()
         self.app = web.Application()
         self.app.router.add_get(STREAM_PATH, self._stream)
         self.app.router.add_get("/sessions", self._sessions)
+        self.app.router.add_post("/v1/client/tokens", self._mint_token)
+        self.app.router.add_get("/v1/realtime/quota", self._quota)
         self.app.router.add_post("/watch-stream/{room}", self._watch)
         self.app.router.add_post("/sessions/{session_id}/drop", self._drop)
         self.app.router.add_post("/sessions/{session_id}/end", self._end_request)
@@ -104,8 +141,46 @@ class Emulator:
             .to_jwt()
         )
 
-    async def _sessions(self, _request: web.Request) -> web.Response:
-        return web.json_response([s.report() for s in self.sessions.values()])
+    async def _sessions(self, request: web.Request) -> web.Response:
+        caller = self.auth.http_caller(request)
+        return web.json_response([s.report() for s in self._visible(caller)])
+
+    def _visible(self, caller: Caller) -> list[Session]:
+        return [s for s in self.sessions.values() if caller.owns(s.owner, s.token_key)]
+
+    async def _mint_token(self, request: web.Request) -> web.Response:
+        caller = self.auth.http_caller(request)
+        if caller.token is not None:
+            return _http_error(403, "a client token cannot create client tokens")
+        try:
+            body = await request.json()
+        except ValueError:
+            return _http_error(400, "the request body is not JSON")
+        try:
+            _token, response = self.auth.tokens.mint(caller.owner, body)
+        except TokenRequestError as e:
+            return _http_error(400, str(e))
+        return web.json_response(response)
+
+    async def _quota(self, request: web.Request) -> web.Response:
+        quota = self.slots.quota(self.auth.http_caller(request).owner)
+        return web.json_response(
+            {"limit": quota.limit, "active": quota.active, "remaining": quota.remaining}
+        )
+
+    def _live_session_of(self, request: web.Request) -> Session:
+        """The caller's live session the path names (fault injection); raises an HTTP error."""
+        caller = self.auth.http_caller(request)
+        if not self.config.fault_injection:
+            raise _http_exception(
+                web.HTTPForbidden, "fault injection is off (start with --fault-injection)"
+            )
+        session = self.sessions.get(request.match_info["session_id"])
+        if session is None or session.state == "ended":
+            raise _http_exception(web.HTTPNotFound, "no such live session")
+        if not caller.owns(session.owner, session.token_key):
+            raise _http_exception(web.HTTPNotFound, "no such live session")
+        return session
 
     async def _drop(self, request: web.Request) -> web.Response:
         """Fault injection: drops a session's websocket (no close frame), as a network would.
@@ -113,9 +188,7 @@ class Emulator:
         ``?on=prompt`` (or any message type) drops it when that message next arrives instead,
         so the client has a request in flight.
         """
-        session = self.sessions.get(request.match_info["session_id"])
-        if session is None or session.state == "ended":
-            return web.json_response({"error": "no such live session"}, status=404)
+        session = self._live_session_of(request)
         on = request.query.get("on")
         if on:
             session.drop_on = on
@@ -127,23 +200,28 @@ class Emulator:
         """Ends a session from the service's side, as the real service does when a session
         reaches its time limit: ``generation_ended`` (with ``seconds`` and ``reason``, while
         generating), then the websocket is closed (code 1000). ``?reason=...`` (default
-        ``max_duration_reached``)."""
-        session = self.sessions.get(request.match_info["session_id"])
-        if session is None or session.state == "ended":
-            return web.json_response({"error": "no such live session"}, status=404)
-        reason = request.query.get("reason", "max_duration_reached")
+        ``timeout``, the reason a token's maxSessionDuration ends a session with)."""
+        session = self._live_session_of(request)
+        reason = request.query.get("reason", MAX_DURATION_REASON)[:120]
         was = session.state
-        await self._end(session, reason)
-        await session.ws.close(code=1000, message=reason.encode()[:120])
+        await self._end_by_service(session, reason)
         return web.json_response({"session_id": session.session_id, "was": was, "reason": reason})
 
+    async def _end_by_service(self, session: Session, reason: str) -> None:
+        """The service ends a session: ``generation_ended`` (with ``seconds`` and ``reason``),
+        then the websocket is closed (code 1000, the reason as its text)."""
+        await self._end(session, reason, announce=True)
+        await session.ws.close(code=1000, message=reason.encode()[:120])
+
     async def _watch(self, request: web.Request) -> web.Response:
-        if request.headers.get("x-api-key") not in self.config.api_keys:
-            return web.json_response({"error": "Invalid API key"}, status=401)
+        caller = self.auth.http_caller(request)
         room = request.match_info["room"]
-        session = next((s for s in self.sessions.values() if s.room_name == room), None)
-        if session is None:
-            return web.json_response({"error": f"no stream in room {room!r}"}, status=404)
+        session = next(
+            (s for s in self._visible(caller) if s.room_name == room and s.state != "ended"),
+            None,
+        )
+        if session is None:  # a session of another key is none of the caller's business
+            return _http_error(404, f"no stream in room {room!r}")
         viewer = f"viewer-{secrets.token_hex(4)}"
         return web.json_response(
             {
@@ -155,48 +233,95 @@ class Emulator:
         )
 
     async def _stream(self, request: web.Request) -> web.StreamResponse:
-        ws = web.WebSocketResponse(max_msg_size=2 * MAX_MESSAGE_BYTES, heartbeat=20)
+        ws = web.WebSocketResponse(max_msg_size=HARD_MESSAGE_BYTES, heartbeat=20)
         await ws.prepare(request)
-        api_key = request.query.get("api_key", "")
-        model = REALTIME_MODELS.get(request.query.get("model", ""))
-        if api_key not in self.config.api_keys:
-            await _send(ws, {"type": "error", "error": "Invalid API key"})
-            await ws.close(code=4001, message=b"invalid api key")
-            return ws
+        caller = self.auth.resolve(request.query.get("api_key"))
+        name = request.query.get("model", "")
+        model = REALTIME_MODELS.get(name)
+        # An expired token is refused as an unknown key is.
+        if caller is None:
+            return await _refuse(ws, "Invalid API key", CLOSE_INVALID_KEY, "invalid api key")
         if model is None:
-            name = request.query.get("model", "")
-            await _send(ws, {"type": "error", "error": f"Unknown model: {name!r}"})
-            await ws.close(code=4004, message=b"unknown model")
-            return ws
+            return await _refuse(
+                ws, f"Unknown model: {name!r}", CLOSE_UNKNOWN_MODEL, "unknown model"
+            )
+        token = caller.token
+        if token is not None and token.models is not None and model.name not in token.models:
+            text = f"Model {model.name!r} is not allowed for this token"
+            return await _refuse(ws, text, CLOSE_NOT_ALLOWED, "model not allowed")
+        origin = request.headers.get("Origin")
+        if token is not None and token.origins is not None and origin not in token.origins:
+            text = f"Origin {origin!r} is not allowed for this token"
+            return await _refuse(ws, text, CLOSE_NOT_ALLOWED, "origin not allowed")
+        if not self.slots.take(caller.owner):
+            log.info(
+                "session refused: the concurrency limit (%d) is reached", self.slots.max_sessions
+            )
+            return await _refuse(ws, LIMIT_MESSAGE, LIMIT_CLOSE_CODE, LIMIT_CLOSE_REASON)
         session = Session(
-            session_id=secrets.token_hex(8), model=model, ws=ws, transport=request.transport
+            session_id=secrets.token_hex(8),
+            model=model,
+            ws=ws,
+            owner=caller.owner,
+            token_key=token.key if token is not None else None,
+            transport=request.transport,
         )
         self.sessions[session.session_id] = session
         log.info("session %s opened (model %s)", session.session_id, model.name)
+        if token is not None and token.max_session_duration is not None:
+            session.expiry = asyncio.get_running_loop().call_later(
+                token.max_session_duration, lambda: self._spawn(self._expire(session))
+            )
         ticker = asyncio.create_task(self._send_ticks(session))
+        crashed = True  # unless the client closes the socket, or the service ends the session
         try:
-            async for msg in ws:
+            while True:
+                msg = await ws.receive()
                 if msg.type == WSMsgType.TEXT:
                     await self._handle(session, msg.data)
                 elif msg.type == WSMsgType.BINARY:
                     await _error(ws, "binary messages are not part of the protocol")
+                elif msg.type == WSMsgType.CLOSE:  # the client's close frame: a clean end
+                    crashed = False
+                    break
+                elif msg.type in (WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                    break
         finally:
+            crashed = crashed and session.state != "ended"  # ended by the service: clean
             await self._end(session, "client_disconnected")
             ticker.cancel()
+            self._release(session, crashed=crashed)
         return ws
+
+    def _release(self, session: Session, *, crashed: bool) -> None:
+        def forget() -> None:
+            session.holds_slot = False
+            self.sessions.pop(session.session_id, None)
+
+        delay = self.slots.release(session.owner, crashed=crashed, then=forget)
+        log.info(
+            "session %s: its slot is free in %g s (%s)",
+            session.session_id,
+            delay,
+            "dropped" if crashed else "closed",
+        )
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _expire(self, session: Session) -> None:
+        if session.state != "ended":
+            log.info("session %s: maxSessionDuration reached", session.session_id)
+            await self._end_by_service(session, MAX_DURATION_REASON)
 
     async def _handle(self, session: Session, text: str) -> None:
         ws = session.ws
-        if len(text) > MAX_MESSAGE_BYTES:
-            await _error(ws, f"message of {len(text)} bytes is over {MAX_MESSAGE_BYTES}")
-            return
         try:
-            message = json.loads(text)
-        except json.JSONDecodeError as e:
-            await _error(ws, f"malformed JSON: {e}")
-            return
-        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
-            await _error(ws, "a message is a JSON object with a string 'type'")
+            message = parse(text)
+        except BadMessage as e:
+            await _error(ws, str(e))
             return
         kind = message["type"]
         if kind == session.drop_on:
@@ -264,6 +389,12 @@ class Emulator:
 
     async def _prompt(self, session: Session, message: dict[str, Any]) -> None:
         prompt = message.get("prompt")
+        if isinstance(prompt, str):
+            try:
+                check_prompt(prompt)
+            except BadMessage as e:  # an error, not an ack: the ack would echo the prompt
+                await _error(session.ws, str(e))
+                return
         if not isinstance(prompt, str) or not prompt.strip():
             await _send(
                 session.ws,
@@ -296,6 +427,11 @@ class Emulator:
         if error is None and prompt is not None and not isinstance(prompt, str):
             error = "prompt must be a string or null"
         if error is None and isinstance(prompt, str):
+            try:
+                check_prompt(prompt)
+            except BadMessage as e:
+                error = str(e)
+        if error is None and isinstance(prompt, str):
             session.prompt = prompt
         reply: dict[str, Any] = {"type": "set_image_ack", "success": error is None}
         if error:
@@ -319,10 +455,15 @@ class Emulator:
             if not session.ws.closed:
                 await _send(session.ws, message)
 
-    async def _end(self, session: Session, reason: str) -> None:
+    async def _end(self, session: Session, reason: str, *, announce: bool = False) -> None:
+        """Ends a session: ``generation_ended`` while generating (or always, ``announce``),
+        then its inference participant leaves and everything it held is let go."""
         if session.state == "ended":
             return
-        if session.state == "generating" and not session.ws.closed:
+        if session.expiry is not None:
+            session.expiry.cancel()
+            session.expiry = None
+        if (announce or session.state == "generating") and not session.ws.closed:
             await _send(
                 session.ws,
                 {
@@ -332,8 +473,12 @@ class Emulator:
                 },
             )
         session.state = "ended"
-        if session.inference is not None:
-            await session.inference.leave()
+        inference, session.inference = session.inference, None
+        if inference is not None:
+            await inference.leave()
+        session.transport = None
+        while not session.ticks.empty():
+            session.ticks.get_nowait()
         log.info(
             "session %s ended: %s, %d frames, %d s billed",
             session.session_id,
@@ -343,6 +488,9 @@ class Emulator:
         )
 
     async def close(self) -> None:
+        self.slots.close()
+        for task in list(self._tasks):
+            task.cancel()
         for session in list(self.sessions.values()):
             if not session.ws.closed:
                 await session.ws.close()
@@ -371,6 +519,23 @@ def _wants_frame_timing(join: dict[str, Any]) -> bool:
 
 async def _error(ws: web.WebSocketResponse, text: str) -> None:
     await _send(ws, {"type": "error", "error": text})
+
+
+async def _refuse(
+    ws: web.WebSocketResponse, text: str, code: int, reason: str
+) -> web.WebSocketResponse:
+    """Refuses a new session: its ``error`` message, then the close with ``code``."""
+    await _error(ws, text)
+    await ws.close(code=code, message=reason.encode())
+    return ws
+
+
+def _http_error(status: int, text: str) -> web.Response:
+    return web.json_response({"error": text}, status=status)
+
+
+def _http_exception(kind: Callable[..., web.HTTPException], text: str) -> web.HTTPException:
+    return kind(text=json.dumps({"error": text}), content_type="application/json")
 
 
 async def serve(config: EmulatorConfig, host: str, port: int) -> tuple[Emulator, web.AppRunner]:

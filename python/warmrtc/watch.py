@@ -1,0 +1,291 @@
+"""watch(): a spectator of a live session, receiving its generated video and sending nothing.
+
+The service hands out a subscribe-only LiveKit token for a session's room
+(``POST {base}/watch-stream/{room}`` with the header ``x-api-key``; the answer is
+``{livekit_url, token, room_name[, session_id]}``, as Decart's JS SDK reads it). The spectator
+joins that room, attaches a reader to every video track of the model (identities
+``inference-server-*``) and hands the frames out as numpy arrays, like ``Session.frames()``.
+It never publishes a track (the token does not allow it either).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from collections.abc import AsyncIterator, Generator
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import aiohttp
+import numpy as np
+from livekit import rtc
+
+from .config import OUTPUT_FORMATS, FrameCallback, OutputFormat, SessionConfig
+from .errors import (
+    AuthenticationError,
+    ConcurrencyLimitError,
+    ConnectionLostError,
+    ConnectTimeoutError,
+    ProtocolError,
+    SessionClosedError,
+    WarmrtcError,
+)
+from .fanout import FrameFanout
+from .media import _room_options
+from .models import INFERENCE_IDENTITY_PREFIX
+from .rtc_frame import output_frame
+
+if TYPE_CHECKING:
+    from .session import Session
+
+log = logging.getLogger("warmrtc")
+
+WATCH_PATH = "/watch-stream/"
+
+
+class Spectator:
+    """A joined spectator. Create it with :func:`warmrtc.watch`.
+
+    ``async for frame in spectator`` (or ``spectator.frames()``) yields the model's frames
+    until the session ends or ``close()``; a slow reader sees the newest. ``close()`` is
+    idempotent.
+    """
+
+    def __init__(
+        self,
+        room_name: str,
+        session_id: str | None,
+        output_format: OutputFormat,
+        on_frame: FrameCallback | None,
+    ) -> None:
+        self.room_name = room_name
+        self.session_id = session_id
+        self._format = output_format
+        self._frames = FrameFanout(on_frame)
+        self._room = rtc.Room()
+        self._readers: dict[str, asyncio.Task[None]] = {}  # by track sid
+        self._tracks: list[rtc.Track] = []  # alive until the room is left (see MediaLink)
+        self.frames_received = 0
+        self._closed = False
+        self._room.on("track_subscribed", self._track_subscribed)
+        self._room.on("disconnected", self._disconnected)
+
+    @property
+    def closed(self) -> bool:
+        """True once the spectator left the room (close(), or the session ended)."""
+        return self._closed or self._frames.ended
+
+    def frames(self) -> AsyncIterator[np.ndarray]:
+        """The model's frames as numpy arrays in ``output_format``, until the end."""
+        return self._frames.frames()
+
+    def __aiter__(self) -> AsyncIterator[np.ndarray]:
+        return self.frames()
+
+    async def _join(self, livekit_url: str, token: str) -> None:
+        try:
+            await self._room.connect(livekit_url, token, _room_options())
+        except rtc.ConnectError as e:
+            raise ConnectionLostError(f"cannot join the session's media room: {e}") from None
+        # The model's output may have been subscribed to before the handler saw it.
+        for participant in self._room.remote_participants.values():
+            for pub in participant.track_publications.values():
+                if pub.track is not None and pub.subscribed:
+                    self._track_subscribed(pub.track, pub, participant)  # type: ignore[arg-type]
+
+    def _track_subscribed(
+        self, track: rtc.Track, _pub: rtc.RemoteTrackPublication, participant: rtc.RemoteParticipant
+    ) -> None:
+        if not participant.identity.startswith(INFERENCE_IDENTITY_PREFIX):
+            return  # the publisher's camera is not what a spectator watches
+        if track.kind != rtc.TrackKind.KIND_VIDEO or track.sid in self._readers or self._closed:
+            return
+        self._tracks.append(track)
+        self._readers[track.sid] = asyncio.get_running_loop().create_task(
+            self._read(track), name="warmrtc-watch"
+        )
+
+    async def _read(self, track: rtc.Track) -> None:
+        stream = rtc.VideoStream(track, format=rtc.VideoBufferType.I420)
+        try:
+            async for event in stream:
+                self.frames_received += 1
+                self._frames.deliver(output_frame(event.frame, self._format))
+        finally:
+            await stream.aclose()
+
+    def _disconnected(self, *_args: object) -> None:
+        log.info("spectator of room %s: the room closed", self.room_name)
+        self._frames.end()
+
+    async def close(self) -> None:
+        """Leaves the room; the frame iterators end. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._room.off("disconnected", self._disconnected)
+        readers = list(self._readers.values())
+        for task in readers:
+            task.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
+        self._readers.clear()
+        try:
+            await self._room.disconnect()
+        finally:
+            self._tracks.clear()
+            self._frames.end()
+
+    def __repr__(self) -> str:
+        return (
+            f"Spectator(room_name={self.room_name!r}, session_id={self.session_id!r}, "
+            f"frames_received={self.frames_received}, closed={self.closed})"
+        )
+
+
+class Watching:
+    """What :func:`watch` returns: await it, or use it as ``async with``."""
+
+    def __init__(self, room: str, api_key: str, base_url: str, **kwargs: Any) -> None:
+        self._args = (room, api_key, base_url)
+        self._kwargs = kwargs
+        self._spectator: Spectator | None = None
+
+    def __await__(self) -> Generator[Any, None, Spectator]:
+        return _watch(*self._args, **self._kwargs).__await__()
+
+    async def __aenter__(self) -> Spectator:
+        self._spectator = await _watch(*self._args, **self._kwargs)
+        return self._spectator
+
+    async def __aexit__(self, *_exc: object) -> None:
+        if self._spectator is not None:
+            await self._spectator.close()
+
+
+def watch(
+    room: str | Session,
+    *,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    output_format: OutputFormat = "bgr24",
+    on_frame: FrameCallback | None = None,
+    timeout: float = 30,
+) -> Watching:
+    """Watches a live session's generated video as a spectator (never publishing).
+
+    ``room`` is the session's room name (``session.room_name``, or what its owner shared) or a
+    :class:`Session`. ``api_key`` (default ``$DECART_API_KEY``) must be allowed to see the
+    session; ``base_url`` is the service's (default the public endpoint; ws:// and http://
+    spellings both work). Await it or use ``async with``; iterate the spectator for frames.
+    Raises ValueError/TypeError for a bad argument here; while joining AuthenticationError (the
+    key is refused), SessionClosedError (no live session in that room), ConnectTimeoutError
+    (``timeout`` seconds at most), ConnectionLostError or ProtocolError.
+    """
+    name = getattr(room, "room_name", room)
+    if not isinstance(name, str) or not name:
+        kind = type(room).__name__
+        raise ValueError(f"room must be a room name or a connected Session, got {kind} {room!r}")
+    key = api_key if api_key is not None else os.environ.get("DECART_API_KEY")
+    # The key, base_url and timeout checked as connect() checks them.
+    checked = SessionConfig.of("lucy-2.6", api_key=key, base_url=base_url, timeout=timeout)
+    if output_format not in OUTPUT_FORMATS:
+        raise ValueError(
+            f"output_format {output_format!r} is not one of {', '.join(OUTPUT_FORMATS)}"
+        )
+    if on_frame is not None and not callable(on_frame):
+        raise TypeError(f"on_frame must be callable, got {type(on_frame).__name__}")
+    return Watching(
+        name,
+        checked.api_key,
+        checked.base_url,
+        output_format=output_format,
+        on_frame=on_frame,
+        timeout=checked.timeout,
+    )
+
+
+async def _watch(
+    room: str,
+    api_key: str,
+    base_url: str,
+    *,
+    output_format: OutputFormat,
+    on_frame: FrameCallback | None,
+    timeout: float,
+) -> Spectator:
+    try:
+        async with asyncio.timeout(timeout):
+            grant = await _request_token(room, api_key, base_url)
+            spectator = Spectator(
+                grant["room_name"], grant.get("session_id"), output_format, on_frame
+            )
+            try:
+                await spectator._join(grant["livekit_url"], grant["token"])
+            except BaseException:
+                await asyncio.shield(spectator.close())
+                raise
+            return spectator
+    except TimeoutError:
+        raise ConnectTimeoutError(f"watching room {room!r} took over {timeout:g} s") from None
+
+
+async def _request_token(room: str, api_key: str, base_url: str) -> dict[str, Any]:
+    url = http_base(base_url) + WATCH_PATH + quote(room, safe="")
+    headers = {"x-api-key": api_key, "content-type": "application/json"}
+    try:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(url, headers=headers) as response,
+        ):
+            if response.status != 200:
+                raise _refused(response.status, await _detail(response), room)
+            try:
+                body = await response.json(content_type=None)
+            except ValueError:
+                raise ProtocolError("the watch-stream answer is not JSON") from None
+    except aiohttp.ClientError as e:
+        raise ConnectionLostError(f"cannot reach the service for a watch token: {e}") from None
+    if not isinstance(body, dict) or not all(
+        isinstance(body.get(k), str) and body[k] for k in ("livekit_url", "token", "room_name")
+    ):
+        raise ProtocolError("the watch-stream answer lacks livekit_url, token or room_name")
+    return body
+
+
+async def _detail(response: aiohttp.ClientResponse) -> str:
+    text = (await response.text())[:500]
+    try:
+        parsed = json.loads(text)
+        if isinstance(parsed, dict) and isinstance(parsed.get("error"), str):
+            return str(parsed["error"])
+    except ValueError:
+        pass
+    return text or response.reason or ""
+
+
+def _refused(status: int, detail: str, room: str) -> WarmrtcError:
+    text = f"the service refused to let us watch room {room!r} (HTTP {status}): {detail}"
+    if status in (401, 403):
+        return AuthenticationError(text)
+    if status == 404:
+        return SessionClosedError(text)  # no live session there (for this key)
+    if status == 429:
+        return ConcurrencyLimitError(text)
+    if 400 <= status < 500:
+        return ProtocolError(text)
+    return ConnectionLostError(text)
+
+
+def http_base(base_url: str) -> str:
+    """The service's HTTP address for a base URL given in either spelling (ws:// or http://)."""
+    base = base_url.rstrip("/")
+    if base.startswith("wss://"):
+        return "https://" + base[len("wss://") :]
+    if base.startswith("ws://"):
+        return "http://" + base[len("ws://") :]
+    return base
+
+
+__all__ = ["Spectator", "Watching", "http_base", "watch"]
