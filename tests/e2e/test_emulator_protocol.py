@@ -99,3 +99,23 @@ def test_wrong_key_and_unknown_model_are_refused(emulator_url: str) -> None:
                 assert response.status == 401
 
     asyncio.run(asyncio.wait_for(walk(), 30))
+
+
+def test_bad_messages_get_an_error_and_the_session_goes_on(emulator_url: str) -> None:
+    async def walk() -> None:
+        async with aiohttp.ClientSession() as http:
+            ws = await open_control(http, emulator_url, API_KEY)
+            await ws.send_str("[" * 100_000)  # once a RecursionError that ended the socket
+            assert "nests deeper" in (await receive(ws))["error"]
+            await ws.send_str('{"type": "prompt", "prompt": "' + "a" * (20 * 1024 * 1024) + '"}')
+            assert "over the limit" in (await receive(ws, 30))["error"]
+            long_prompt = "p" * 50_000
+            await ws.send_json({"type": "prompt", "prompt": long_prompt})
+            reply = await receive(ws)
+            assert reply["type"] == "error" and "over the limit" in reply["error"]
+            assert long_prompt not in str(reply) and len(str(reply)) < 300
+            await ws.send_json({"type": "prompt", "prompt": "still here"})
+            assert (await receive(ws))["success"] is True
+            await ws.close()
+
+    asyncio.run(asyncio.wait_for(walk(), 60))
