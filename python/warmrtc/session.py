@@ -9,7 +9,8 @@ A session is put together from parts that each own one thing:
 - :class:`~warmrtc.fanout.FrameFanout`: generated frames to ``on_frame`` and to readers;
 - a :class:`~warmrtc.fanout.Fanout` of :class:`~warmrtc.events.Event`: to ``on_event`` and to
   ``events()`` readers (the lifecycle and the link emit them);
-- :class:`~warmrtc.stats.SessionStats`: ``stats()`` gathers the figures of all of these.
+- :class:`~warmrtc.stats.StatsRecorder`: the figures only the session measures; ``stats()``
+  gathers them with those of all of these into a :class:`~warmrtc.stats.SessionStats`.
 
 Data flows one way: the app's frames go through the VideoSource (native gate -> convert ->
 FFI) into the published track; the model's frames come back through the link to the fan-out.
@@ -36,7 +37,7 @@ from .link import ServiceLink
 from .metrics import Metrics
 from .mute import MuteSwitch
 from .source import VideoSource
-from .stats import RtcFigures, SessionStats, rtc_figures
+from .stats import RtcFigures, SessionStats, StatsRecorder, rtc_figures
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -67,15 +68,7 @@ class Session:
         self._events: Fanout[Event] = Fanout(
             config.on_event, depth=EVENT_DEPTH, name="on_event", warn_drops=True
         )
-        self._metrics = Metrics(config.model.name)
-        # Figures stats() reports that only the session can measure.
-        self._generated = 0
-        self._setup_s: float | None = None
-        self._connected_at: float | None = None  # monotonic, when connect() returned
-        self._live_since: float | None = None  # the unmute a first frame was measured for
-        self._first_frame_s: float | None = None
-        self._billed_reported = 0
-        self._last_sent: tuple[float, int] | None = None  # (monotonic, bytes_sent)
+        self._recorder = StatsRecorder(Metrics(config.model.name), lambda: self._switch.unmuted_at)
         self._stats_task: asyncio.Task[None] | None = None
         self._link = ServiceLink(
             config, source, self._switch, self._frames, lambda: self._life, self._emit
@@ -208,17 +201,7 @@ class Session:
         return self._frames.frames()
 
     def _frame_generated(self, frame: np.ndarray) -> None:
-        self._generated += 1
-        self._metrics.frame()
-        # The reference: the last unmute, or connect()'s return for a session connected live.
-        since = self._switch.unmuted_at
-        if since is None:
-            since = self._connected_at
-        if since is not None and since != self._live_since:
-            self._live_since = since
-            self._first_frame_s = time.monotonic() - since
-            self._metrics.first_frame(self._first_frame_s)
-            log.debug("first generated frame %.0f ms after going live", self._first_frame_s * 1000)
+        self._recorder.frame_generated()
         if self._config.on_frame is not None:
             self._config.on_frame(frame)
 
@@ -235,8 +218,7 @@ class Session:
 
     def _emit(self, event: Event) -> None:
         if isinstance(event, GenerationTickEvent):
-            self._metrics.billed(event.billed_seconds - self._billed_reported)
-            self._billed_reported = max(self._billed_reported, event.billed_seconds)
+            self._recorder.billed(event.billed_seconds)
         self._events.deliver(event)
 
     async def stats(self, *, timeout: float = STATS_TIMEOUT) -> SessionStats:
@@ -261,47 +243,13 @@ class Session:
                 log.debug("stats: livekit's WebRTC stats took over %g s; left out", timeout)
             except Exception as e:  # a track torn down under the call: no WebRTC figures
                 log.debug("stats: livekit gave no WebRTC stats: %r", e)
-        gate = self._source.stats
-        latency = self.latency
-        return SessionStats(
-            at=time.time(),
+        return self._recorder.snapshot(
             state=self.state.value,
-            frames_captured=gate["captured"],
-            frames_sent=gate["converted"],
-            frames_dropped_muted=gate["dropped_while_muted"],
-            frames_dropped_closed=gate["dropped_closed"],
-            frames_encoded=figures.frames_encoded,
-            frames_sent_rtp=figures.frames_sent_rtp,
-            encode_fps=figures.encode_fps,
-            target_bitrate_bps=figures.target_bitrate_bps,
-            send_bitrate_bps=self._send_bitrate(figures.bytes_sent),
-            upload_fraction_lost=figures.upload_fraction_lost,
-            frames_received=figures.frames_received,
-            frames_decoded=figures.frames_decoded,
-            frames_dropped=figures.frames_dropped,
-            freeze_count=figures.freeze_count,
-            total_freeze_duration_s=figures.total_freeze_duration_s,
-            jitter_s=figures.jitter_s,
-            packets_lost=figures.packets_lost,
-            packets_received=figures.packets_received,
-            rtt_s=figures.rtt_s,
-            generated_frames=self._generated,
+            gate=self._source.stats,
+            figures=figures,
             billed_seconds=self.billed_seconds,
-            setup_s=self._setup_s,
-            unmute_to_first_frame_s=self._first_frame_s,
-            latency_ms_p50=latency.p50_ms if latency else None,
-            latency_ms_p95=latency.p95_ms if latency else None,
+            latency=self.latency,
         )
-
-    def _send_bitrate(self, bytes_sent: int | None) -> float | None:
-        """Bits per second since the last stats() call; None on the first (or a new room)."""
-        if bytes_sent is None:
-            return None
-        now, last = time.monotonic(), self._last_sent
-        self._last_sent = (now, bytes_sent)
-        if last is None or bytes_sent < last[1] or now - last[0] <= 0:
-            return None
-        return (bytes_sent - last[1]) * 8 / (now - last[0])
 
     async def _report_stats(self, interval: float) -> None:
         while not self._life.closing:
@@ -311,9 +259,7 @@ class Session:
             self._emit(StatsEvent(await self.stats()))
 
     def _connected(self, setup_s: float) -> None:
-        self._setup_s = setup_s
-        self._connected_at = time.monotonic()
-        self._metrics.connected(setup_s)
+        self._recorder.connected(setup_s)
         steps = ", ".join(f"{name} {took * 1000:.0f} ms" for name, took in self._link.steps)
         log.debug("session %s: connected in %.0f ms (%s)", self.session_id, setup_s * 1000, steps)
         if self._config.stats_interval is not None:
