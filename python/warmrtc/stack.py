@@ -222,6 +222,9 @@ def _inside(server: str, command: list[str]) -> int:
     server_cmd = [server, "--dev", "--bind", HOST, "--node-ip", HOST]
     env = {
         **os.environ,
+        # Root of this namespace: its network tools (nft, ...) too, which a plain user's PATH
+        # may leave out.
+        "PATH": _with_sbin(os.environ.get("PATH", "")),
         "LIVEKIT_KEYS": f"{API_KEY}: {secret}",
         "WARMRTC_LIVEKIT_URL": f"ws://{HOST}:{PORT}",
         "WARMRTC_LIVEKIT_KEY": API_KEY,
@@ -251,6 +254,12 @@ def _inside(server: str, command: list[str]) -> int:
     finally:
         _stop_servers(run_dir, proc)
         shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _with_sbin(path: str) -> str:
+    parts = path.split(os.pathsep) if path else []
+    extra = [d for d in ("/usr/local/sbin", "/usr/sbin", "/sbin") if d not in parts]
+    return os.pathsep.join(parts + extra)
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], log_path: Path) -> None:
