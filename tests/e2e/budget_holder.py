@@ -1,5 +1,5 @@
-"""A process with a WarmPool on a shared RedisBudget, for test_pool_under_limits: it prints its pool's
-stats as JSON once every 0.2 s until it is killed (or 120 s have passed)."""
+"""A process with a WarmPool on a shared RedisBudget, for test_pool_under_limits: it prints its
+pool's stats as JSON once every 0.2 s until it is killed (or 120 s have passed)."""
 
 from __future__ import annotations
 
