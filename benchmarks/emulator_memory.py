@@ -16,6 +16,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+import aiohttp
 import numpy as np
 
 import warmrtc
@@ -23,6 +24,13 @@ from warmrtc.local_service import LocalService
 
 WIDTH, HEIGHT = 128, 96
 EMULATOR_ARGS = ("--release-delay", "0.2", "--crash-release-delay", "1")
+# After the last session, how long the emulator may take to report none, and for its RSS to
+# settle (livekit tears a room's peer connections, encoders and their threads down natively,
+# after Room.disconnect() returned: the RSS keeps falling for tens of seconds).
+GONE_TIMEOUT = 60.0
+SETTLE_TIMEOUT = 60.0
+SETTLE_STEP = 2.0
+SETTLE_MIB = 8.0  # a reading this close to the one a step before: settled
 
 
 def rss_mib(pid: int) -> float:
@@ -39,12 +47,17 @@ class Figures:
     live_mib: float
     after_mib: float
     sessions: int
+    gone_s: float = 0.0  # from the disconnects until the emulator reported no session
+    settled_s: float = 0.0  # from the disconnects until the RSS settled
+    after_3s_mib: float = 0.0  # 3 s after the disconnects (the figure the issue first used)
 
     def __str__(self) -> str:
         return (
             f"emulator RSS: baseline {self.baseline_mib:.0f} MiB, with {self.sessions} live "
             f"sessions {self.live_mib:.0f} MiB, after they ended {self.after_mib:.0f} MiB "
-            f"({self.after_mib - self.baseline_mib:+.0f} MiB)"
+            f"({self.after_mib - self.baseline_mib:+.0f} MiB; no session reported after "
+            f"{self.gone_s:.0f} s, settled after {self.settled_s:.0f} s; "
+            f"3 s after the end {self.after_3s_mib:.0f} MiB)"
         )
 
 
@@ -91,8 +104,39 @@ async def measure(base_url: str, api_key: str, pid: int, n: int, batch: int) -> 
         frames.stop()
         for source in frames.sources:
             source.close()
-    await asyncio.sleep(3)  # slots freed (0.2 s), rooms left
-    return Figures(baseline, with_live, rss_mib(pid), n)
+    ended = time.monotonic()
+    await asyncio.sleep(3)
+    after_3s = rss_mib(pid)
+    await _until_no_session(base_url, api_key, ended + GONE_TIMEOUT)
+    gone = time.monotonic() - ended
+    after = await _settled_rss(pid, time.monotonic() + SETTLE_TIMEOUT)
+    settled = time.monotonic() - ended
+    return Figures(baseline, with_live, after, n, gone, settled, after_3s)
+
+
+async def _until_no_session(base_url: str, api_key: str, deadline: float) -> None:
+    """Until GET /sessions lists none (every slot freed, every room left), or the deadline."""
+    url = base_url.replace("ws://", "http://", 1) + "/sessions"
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            async with http.get(url, headers={"x-api-key": api_key}) as response:
+                response.raise_for_status()
+                if not await response.json():
+                    return
+            await asyncio.sleep(0.5)
+
+
+async def _settled_rss(pid: int, deadline: float) -> float:
+    """The RSS once it stops falling (two readings SETTLE_STEP apart within SETTLE_MIB), or
+    at the deadline."""
+    last = rss_mib(pid)
+    while time.monotonic() < deadline:
+        await asyncio.sleep(SETTLE_STEP)
+        now = rss_mib(pid)
+        if last - now < SETTLE_MIB:
+            return now
+        last = now
+    return rss_mib(pid)
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ import os
 import signal
 
 from .. import _exit
+from .memory import limit_heap_retention
 from .server import EmulatorConfig, serve
 
 
@@ -150,6 +151,7 @@ async def _watch_parent(pid: int, stop: asyncio.Event) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    limit_heap_retention()  # before livekit's threads allocate: see .memory
     args = parse_args(argv)
     _exit.install()  # its inference participants' rooms are closed before the interpreter ends
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
