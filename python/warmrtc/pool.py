@@ -82,7 +82,7 @@ class PoolStats:
 @dataclass
 class _Warm:
     session: Session
-    since: float
+    since: float  # when its connect began: its age for max_idle and for the service's duration
 
 
 class WarmPool:
@@ -380,6 +380,7 @@ class WarmPool:
             await self._wait_for_capacity()
             lease = await self._take_slot()
             source = VideoSource(*self._source_args)
+            started = time.monotonic()  # the service counts a session's duration from here on
             try:
                 session = await _connect(source, self.config, True)
             except Exception as e:
@@ -415,7 +416,7 @@ class WarmPool:
             if self._closed:
                 await self._dispose_and_free(session, False)
                 return
-            self._warm.append(_Warm(session, time.monotonic()))
+            self._warm.append(_Warm(session, started))
             # No longer warming from here on: _fill() must count this session once.
             if me is not None:
                 self._warmups.discard(me)
@@ -478,7 +479,8 @@ class WarmPool:
 
     async def _keep(self) -> None:
         """Replaces warm sessions that were lost, idled past max_idle or near their end."""
-        period = min(self._max_age / 4, 1.0)
+        # Checked often enough that a session near its end is replaced with time to spare.
+        period = min(self._max_age / 8, 1.0)
         while True:
             await asyncio.sleep(period)
             self._retire_lost()

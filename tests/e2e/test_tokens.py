@@ -113,3 +113,38 @@ def test_max_session_duration_ends_the_session_with_a_clear_reason(emulator_url:
     assert not any(isinstance(e, ReconnectEvent) for e in events)  # no reconnect loop
     ended = [e for e in events if isinstance(e, warmrtc.GenerationEndedEvent)]
     assert ended and ended[-1].reason == "timeout"
+
+
+def test_a_pool_recycles_its_warm_sessions_before_the_tokens_duration_ends_them(
+    emulator_url: str,
+) -> None:
+    """maxSessionDuration 3 s: the service ends a session 3 s after it connected, warm or not.
+    A pool told that duration replaces its warm sessions before then, so every acquire() gets
+    a live one and the service never ends a warm one under it."""
+    ended: list[Event] = []
+
+    async def run() -> warmrtc.PoolStats:
+        token = await warmrtc.create_client_token(
+            API_KEY, base_url=emulator_url, max_session_duration=3
+        )
+        async with warmrtc.WarmPool(
+            1,
+            width=WIDTH,
+            height=HEIGHT,
+            api_key=token.key,
+            base_url=emulator_url,
+            max_session_duration=3,
+            on_event=lambda e: (
+                ended.append(e) if type(e).__name__ == "GenerationEndedEvent" else None
+            ),
+        ) as pool:
+            await pool.wait_warm(20)
+            await asyncio.sleep(7)  # more than two of the token's session lifetimes
+            stats = pool.stats
+            async with pool.acquire(10) as session:
+                assert session.state == "connected"
+            return stats
+
+    stats = asyncio.run(asyncio.wait_for(run(), 60))
+    assert stats.recycled >= 2, stats
+    assert not ended, ended  # the service never had to end a warm session
