@@ -149,23 +149,9 @@ class InferenceParticipant:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        async with _leaving():
-            await self._room.disconnect()
-            self._remote_tracks.clear()
-            self._source.close()
-
-
-_leave_lock: asyncio.Lock | None = None
-
-
-def _leaving() -> asyncio.Lock:
-    """One room leaves at a time in this process. Many rooms torn down at once (a pool closing)
-    tripped a thread check inside WebRTC (`pthread_join` of a thread by itself), aborting the
-    emulator; seen as a plain user, under load."""
-    global _leave_lock
-    if _leave_lock is None:
-        _leave_lock = asyncio.Lock()
-    return _leave_lock
+        await self._room.disconnect()
+        self._remote_tracks.clear()
+        self._source.close()
 
 
 def _stamp_of(event: rtc.VideoFrameEvent) -> int | None:
