@@ -18,7 +18,8 @@ from livekit.rtc.participant import PublishTrackError
 
 from .errors import ConnectionLostError
 from .latency import LatencyWindow
-from .models import INFERENCE_IDENTITY_PREFIX, RealtimeModel
+from .model_output import ModelOutput
+from .models import RealtimeModel
 from .mute import MuteSwitch
 from .signaling import RoomInfo
 from .source import VideoSource
@@ -58,15 +59,10 @@ class MediaLink:
         self._latency = latency  # fed with the stamps the model echoes, when it does
         self._room = rtc.Room()
         self._track: rtc.LocalVideoTrack | None = None
-        self._readers: dict[str, asyncio.Task[None]] = {}  # by output track sid
-        # The model's tracks, alive until the room is left: livekit's FFI drops a room's
-        # remote track handles itself when it closes, and a track collected before that (the
-        # model left first) would make it log "Attempted to drop unknown FFI handle".
-        self._remote_tracks: list[rtc.Track] = []
+        self._output = ModelOutput(self._room, self._generated, "warmrtc-output")
         self._keepalive: asyncio.Task[None] | None = None
         self._in_flight: set[asyncio.Future[Any]] = set()  # livekit calls that cannot be called off
         self._closed = False
-        self._room.on("track_subscribed", self._track_subscribed)
         # A room still being left (in the background) must not speak for the session any more.
         self._room.on("reconnecting", lambda: None if self._closed else on_reconnecting())
         self._room.on("reconnected", lambda: None if self._closed else on_reconnected())
@@ -104,11 +100,7 @@ class MediaLink:
             self._keepalive = asyncio.get_running_loop().create_task(
                 self._end_keepalive(track), name="warmrtc-keepalive"
             )
-        # The model may have published its output before we joined.
-        for participant in self._room.remote_participants.values():
-            for pub in participant.track_publications.values():
-                if pub.track is not None and pub.subscribed:
-                    self._track_subscribed(pub.track, pub, participant)  # type: ignore[arg-type]
+        self._output.attach_subscribed()  # the model may have published before we joined
 
     async def close(self, *, wait_native: bool) -> None:
         """Leaves the room. A join or publish still in flight is waited for first (leaving in
@@ -119,13 +111,13 @@ class MediaLink:
         self._closed = True
         self._switch.detach()
         self._room.off("disconnected", self._disconnected)
-        tasks = [t for t in (self._keepalive, *self._readers.values()) if t is not None]
-        for task in tasks:
-            task.cancel()
+        tasks = self._output.stop()
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+            tasks.append(self._keepalive)
         try:
             await asyncio.gather(*tasks, return_exceptions=True)
         finally:  # cancelled here too, the room is left: it would stay joined otherwise
-            self._readers.clear()
             if self._in_flight and not wait_native:
                 leave = asyncio.get_running_loop().create_task(self._leave(), name="warmrtc-leave")
                 _background.add(leave)
@@ -139,7 +131,7 @@ class MediaLink:
                 await asyncio.wait(self._in_flight, timeout=NATIVE_GRACE)
         finally:  # cancelled too (the loop is ending): leave now rather than never
             await self._room.disconnect()
-            self._remote_tracks.clear()
+            self._output.release()
 
     async def rtc_stats(self) -> tuple[list[Any], list[Any]]:
         """livekit's WebRTC stats of the published track and of the model's output tracks
@@ -148,36 +140,18 @@ class MediaLink:
             return [], []
         published = await self._track.get_stats() if self._track is not None else []
         output: list[Any] = []
-        for track in list(self._remote_tracks):
+        for track in list(self._output.tracks):
             if isinstance(track, rtc.RemoteVideoTrack) and not self._closed:
                 output.extend(await track.get_stats())
         return list(published), output
 
     # ---- the model's output ------------------------------------------------------------------
 
-    def _track_subscribed(
-        self, track: rtc.Track, _pub: rtc.RemoteTrackPublication, participant: rtc.RemoteParticipant
-    ) -> None:
-        # The model's output track can be re-published: attach a reader on every subscribe.
-        if not participant.identity.startswith(INFERENCE_IDENTITY_PREFIX):
-            return
-        if track.kind != rtc.TrackKind.KIND_VIDEO or track.sid in self._readers or self._closed:
-            return
-        self._remote_tracks.append(track)
-        self._readers[track.sid] = asyncio.get_running_loop().create_task(
-            self._read(track), name="warmrtc-output"
-        )
-
-    async def _read(self, track: rtc.Track) -> None:
-        stream = rtc.VideoStream(track, format=rtc.VideoBufferType.I420)
-        try:
-            async for event in stream:
-                self._on_frame(event.frame)
-                # Measured once the frame is in the app's hands (converted and delivered).
-                if self._latency is not None and event.metadata is not None:
-                    self._latency.record(event.metadata.user_timestamp)
-        finally:
-            await stream.aclose()
+    def _generated(self, event: rtc.VideoFrameEvent) -> None:
+        self._on_frame(event.frame)
+        # Measured once the frame is in the app's hands (converted and delivered).
+        if self._latency is not None and event.metadata is not None:
+            self._latency.record(event.metadata.user_timestamp)
 
     def _disconnected(self, *_args: object) -> None:
         if not self._closed:

@@ -34,7 +34,7 @@ from .errors import (
 )
 from .fanout import FrameFanout
 from .media import _room_options
-from .models import INFERENCE_IDENTITY_PREFIX
+from .model_output import ModelOutput
 from .rtc_frame import output_frame
 
 if TYPE_CHECKING:
@@ -65,11 +65,9 @@ class Spectator:
         self._format = output_format
         self._frames = FrameFanout(on_frame)
         self._room = rtc.Room()
-        self._readers: dict[str, asyncio.Task[None]] = {}  # by track sid
-        self._tracks: list[rtc.Track] = []  # alive until the room is left (see MediaLink)
+        self._output = ModelOutput(self._room, self._received, "warmrtc-watch")
         self.frames_received = 0
         self._closed = False
-        self._room.on("track_subscribed", self._track_subscribed)
         self._room.on("disconnected", self._disconnected)
 
     @property
@@ -89,32 +87,11 @@ class Spectator:
             await self._room.connect(livekit_url, token, _room_options())
         except rtc.ConnectError as e:
             raise ConnectionLostError(f"cannot join the session's media room: {e}") from None
-        # The model's output may have been subscribed to before the handler saw it.
-        for participant in self._room.remote_participants.values():
-            for pub in participant.track_publications.values():
-                if pub.track is not None and pub.subscribed:
-                    self._track_subscribed(pub.track, pub, participant)  # type: ignore[arg-type]
+        self._output.attach_subscribed()  # subscribed before the handler could see it
 
-    def _track_subscribed(
-        self, track: rtc.Track, _pub: rtc.RemoteTrackPublication, participant: rtc.RemoteParticipant
-    ) -> None:
-        if not participant.identity.startswith(INFERENCE_IDENTITY_PREFIX):
-            return  # the publisher's camera is not what a spectator watches
-        if track.kind != rtc.TrackKind.KIND_VIDEO or track.sid in self._readers or self._closed:
-            return
-        self._tracks.append(track)
-        self._readers[track.sid] = asyncio.get_running_loop().create_task(
-            self._read(track), name="warmrtc-watch"
-        )
-
-    async def _read(self, track: rtc.Track) -> None:
-        stream = rtc.VideoStream(track, format=rtc.VideoBufferType.I420)
-        try:
-            async for event in stream:
-                self.frames_received += 1
-                self._frames.deliver(output_frame(event.frame, self._format))
-        finally:
-            await stream.aclose()
+    def _received(self, event: rtc.VideoFrameEvent) -> None:
+        self.frames_received += 1
+        self._frames.deliver(output_frame(event.frame, self._format))
 
     def _disconnected(self, *_args: object) -> None:
         log.info("spectator of room %s: the room closed", self.room_name)
@@ -126,15 +103,11 @@ class Spectator:
             return
         self._closed = True
         self._room.off("disconnected", self._disconnected)
-        readers = list(self._readers.values())
-        for task in readers:
-            task.cancel()
-        await asyncio.gather(*readers, return_exceptions=True)
-        self._readers.clear()
+        await asyncio.gather(*self._output.stop(), return_exceptions=True)
         try:
             await self._room.disconnect()
         finally:
-            self._tracks.clear()
+            self._output.release()
             self._frames.end()
 
     def __repr__(self) -> str:
