@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from .config import seconds
+
 
 @dataclass(frozen=True)
 class Lease:
@@ -73,7 +75,7 @@ class LocalBudget:
         return lease
 
     async def release(self, lease: Lease, *, after: float = 0.0) -> None:
-        after = check_delay("after", after)
+        after = seconds("after", after, zero=True)
         if lease.id not in self._leases:
             return
         if after == 0:
@@ -101,14 +103,6 @@ def check_limit(limit: object) -> int:
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise ValueError(f"a budget's limit must be an int >= 1 (sessions), got {limit!r}")
     return limit
-
-
-def check_delay(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a number of seconds, got {type(value).__name__}")
-    if not (value >= 0 and math.isfinite(value)):
-        raise ValueError(f"{name} must be a finite number of seconds >= 0, got {value!r}")
-    return float(value)
 
 
 __all__ = ["Budget", "Lease", "LocalBudget"]

@@ -121,18 +121,9 @@ class SessionConfig:
         ):
             if callback is not None and not callable(callback):
                 raise TypeError(f"{name} must be callable, got {type(callback).__name__}")
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float):
-            raise TypeError(f"timeout must be a number of seconds, got {type(timeout).__name__}")
-        if not (timeout > 0 and math.isfinite(timeout)):
-            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        seconds("timeout", timeout)
         if stats_interval is not None:
-            if isinstance(stats_interval, bool) or not isinstance(stats_interval, int | float):
-                kind = type(stats_interval).__name__
-                raise TypeError(f"stats_interval must be a number of seconds or None, got {kind}")
-            if not (stats_interval > 0 and math.isfinite(stats_interval)):
-                raise ValueError(
-                    f"stats_interval must be a positive number of seconds, got {stats_interval!r}"
-                )
+            seconds("stats_interval", stats_interval, optional=True)
         if (
             isinstance(reconnect_attempts, bool)
             or not isinstance(reconnect_attempts, int)
@@ -156,6 +147,20 @@ class SessionConfig:
 
 
 _URL_SCHEMES = ("ws://", "wss://", "http://", "https://")
+
+
+def seconds(name: str, value: object, *, zero: bool = False, optional: bool = False) -> float:
+    """``value`` as seconds: a finite int or float, positive (``zero``: or 0). Raises
+    TypeError/ValueError naming ``name`` otherwise. ``optional``: the caller also takes None
+    (and handles it), which the TypeError says."""
+    or_none = " or None" if optional else ""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        kind = type(value).__name__
+        raise TypeError(f"{name} must be a number of seconds{or_none}, got {kind}")
+    if not ((value >= 0 if zero else value > 0) and math.isfinite(value)):
+        what = "a finite number of seconds >= 0" if zero else "a positive number of seconds"
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+    return float(value)
 
 
 def _model(name: str) -> RealtimeModel:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import math
 import time
 from collections import deque
 from collections.abc import AsyncIterator
@@ -27,8 +26,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .budget import Budget, Lease, LocalBudget, check_delay, check_limit
-from .config import ConnectOptions, SessionConfig
+from .budget import Budget, Lease, LocalBudget, check_limit
+from .config import ConnectOptions, SessionConfig, seconds
 from .errors import ConcurrencyLimitError, PoolCapacityError, PoolTimeoutError, WarmrtcError
 from .session import Session, _connect
 from .source import VideoSource
@@ -134,9 +133,13 @@ class WarmPool:
                 raise TypeError(f"WarmPool sets {name} itself; do not pass it")
         self.budget = _budget(budget)
         self._owns_budget = not isinstance(budget, Budget)
-        self.release_delay = check_delay("release_delay", release_delay)
-        self.crash_release_delay = check_delay("crash_release_delay", crash_release_delay)
-        self.max_session_duration = _duration(max_session_duration)
+        self.release_delay = seconds("release_delay", release_delay, zero=True)
+        self.crash_release_delay = seconds("crash_release_delay", crash_release_delay, zero=True)
+        self.max_session_duration = (
+            None
+            if max_session_duration is None
+            else seconds("max_session_duration", max_session_duration, optional=True)
+        )
         # Bad options, size or format fail here, not in every background warm-up.
         VideoSource(width, height, fmt, fps).close()
         self.config = SessionConfig.of(model, **options)
@@ -502,19 +505,6 @@ def _budget(budget: int | Budget | None) -> Budget | None:
         return LocalBudget(check_limit(budget))
     kind = type(budget).__name__
     raise TypeError(f"budget must be an int, a warmrtc.Budget or None, got {kind}")
-
-
-def _duration(value: float | None) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        kind = type(value).__name__
-        raise TypeError(f"max_session_duration must be a number of seconds or None, got {kind}")
-    if not (value > 0 and math.isfinite(value)):
-        raise ValueError(
-            f"max_session_duration must be a positive number of seconds, got {value!r}"
-        )
-    return float(value)
 
 
 async def _dispose(session: Session) -> None:

@@ -24,7 +24,8 @@ import math
 import secrets
 from typing import TYPE_CHECKING, Any
 
-from .budget import Lease, check_delay, check_limit
+from .budget import Lease, check_limit
+from .config import seconds
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -124,7 +125,7 @@ class RedisBudget:
         self._limit = check_limit(limit)
         if not isinstance(name, str) or not name:
             raise ValueError(f"name must be a non-empty string, got {name!r}")
-        ttl = check_delay("lease_ttl", lease_ttl)
+        ttl = seconds("lease_ttl", lease_ttl, zero=True)
         if ttl < 0.5:
             raise ValueError(f"lease_ttl must be at least 0.5 s, got {lease_ttl!r}")
         if isinstance(redis, str):
@@ -173,7 +174,7 @@ class RedisBudget:
         return lease
 
     async def release(self, lease: Lease, *, after: float = 0.0) -> None:
-        after = check_delay("after", after)
+        after = seconds("after", after, zero=True)
         self._mine.discard(lease.id)  # failed below, it expires: no one renews it any more
         await self._release(keys=[self.key], args=[math.ceil(after * 1000), lease.id])
 

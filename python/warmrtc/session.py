@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections.abc import AsyncIterator, Generator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .config import ImageInput, SessionConfig, encode_image
+from .config import ImageInput, SessionConfig, encode_image, seconds
 from .errors import ConnectionLostError
 from .events import Event, GenerationTickEvent, StatsEvent
 from .fanout import EVENT_DEPTH, Fanout, FrameFanout
@@ -228,10 +227,7 @@ class Session:
         while the room is down (reconnecting, disconnected), their figures are None. Never
         raises for the session's state; a bad ``timeout`` raises ValueError/TypeError.
         """
-        if isinstance(timeout, bool) or not isinstance(timeout, int | float):
-            raise TypeError(f"timeout must be a number of seconds, got {type(timeout).__name__}")
-        if not (timeout > 0 and math.isfinite(timeout)):
-            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        seconds("timeout", timeout)
         figures = RtcFigures()
         media = self._link.media
         if media is not None and not self._life.closing:
