@@ -1,0 +1,60 @@
+"""One figure of a benchmark beside its target, and the table `make bench` prints.
+
+Each benchmark prints its own table when run alone and, when ``WARMRTC_BENCH_FIGURES`` names a
+file, also appends its figures to it (one JSON object a line), so that ``benchmarks/report.py``
+prints every figure of one ``make bench`` run in one table.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+
+FIGURES_ENV = "WARMRTC_BENCH_FIGURES"
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A measured figure: ``measured`` and ``reference`` as printed (units included),
+    ``target`` in words, ``met`` None where the figure has no target (a reading)."""
+
+    benchmark: str
+    name: str
+    measured: str
+    target: str = ""
+    reference: str = ""
+    met: bool | None = None
+
+    @property
+    def verdict(self) -> str:
+        return "" if self.met is None else ("ok" if self.met else "MISSED")
+
+
+def table(figures: Iterable[Figure]) -> str:
+    rows = [("figure", "measured", "reference", "target", "")]
+    rows += [(f.name, f.measured, f.reference, f.target, f.verdict) for f in figures]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = []
+    for i, row in enumerate(rows):
+        cells = [row[0].ljust(widths[0]), row[1].rjust(widths[1]), row[2].rjust(widths[2])]
+        lines.append("  ".join([*cells, row[3].ljust(widths[3]), row[4]]).rstrip())
+        if i == 0:
+            lines.append("-" * len(lines[0]))
+    return "\n".join(lines)
+
+
+def publish(figures: list[Figure]) -> None:
+    """Prints the figures as a table, and appends them to the run's file when one is named."""
+    print(table(figures))
+    path = os.environ.get(FIGURES_ENV)
+    if path:
+        with open(path, "a", encoding="utf-8") as f:
+            for figure in figures:
+                f.write(json.dumps(asdict(figure)) + "\n")
+
+
+def read(path: str) -> list[Figure]:
+    with open(path, encoding="utf-8") as f:
+        return [Figure(**json.loads(line)) for line in f if line.strip()]
