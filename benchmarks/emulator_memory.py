@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -34,11 +35,29 @@ SETTLE_MIB = 8.0  # a reading this close to the one a step before: settled
 
 
 def rss_mib(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS in /proc/{pid}/status")
+    """The RSS of the emulator and every process under it (its models' workers), in MiB."""
+    total = 0
+    for each in _tree(pid):
+        try:
+            with open(f"/proc/{each}/status") as f:
+                total += next(int(x.split()[1]) for x in f if x.startswith("VmRSS:"))
+        except (FileNotFoundError, ProcessLookupError, StopIteration):
+            pass  # it exited meanwhile (or is a zombie, with no memory)
+    return total / 1024
+
+
+def _tree(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        each = todo.pop()
+        found.append(each)
+        try:
+            for task in os.listdir(f"/proc/{each}/task"):
+                with open(f"/proc/{each}/task/{task}/children") as f:
+                    todo += [int(child) for child in f.read().split()]
+        except FileNotFoundError:
+            pass
+    return found
 
 
 @dataclass

@@ -153,7 +153,7 @@ async def _watch_parent(pid: int, stop: asyncio.Event) -> None:
 def main(argv: list[str] | None = None) -> None:
     limit_heap_retention()  # before livekit's threads allocate: see .memory
     args = parse_args(argv)
-    _exit.install()  # its inference participants' rooms are closed before the interpreter ends
+    _exit.install()  # livekit (if a worker brought it into this process) closes quietly
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
     asyncio.run(run(args))
 

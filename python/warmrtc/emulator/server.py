@@ -10,7 +10,8 @@ sent and was billed. Client tokens (``POST /v1/client/tokens``), the per-key con
 them; every endpoint authenticates (see :mod:`.auth`).
 
 A session is kept (and reported, with ``holds_slot``) until its slot is free again, a while
-after it ended (:mod:`.slots`); its inference participant, room and buffers go when it ends.
+after it ended (:mod:`.slots`); its inference participant runs in a process of its own
+(:mod:`.worker`), which exits when the session ends.
 """
 
 from __future__ import annotations
@@ -30,12 +31,12 @@ from livekit import api
 
 from ..models import INFERENCE_IDENTITY_PREFIX, REALTIME_MODELS, STREAM_PATH, RealtimeModel
 from .auth import Authenticator, Caller
-from .inference import InferenceParticipant
 from .memory import give_back
 from .messages import HARD_MESSAGE_BYTES, BadMessage, check_prompt, parse
 from .meter import Meter
 from .slots import LIMIT_CLOSE_CODE, LIMIT_CLOSE_REASON, LIMIT_MESSAGE, SlotLedger
 from .tokens import TokenIssuer, TokenRequestError
+from .worker import InferenceWorker, start_workers
 
 log = logging.getLogger("warmrtc.emulator")
 
@@ -90,7 +91,7 @@ class Session:
     state: str = "waiting"  # waiting -> joined -> generating -> ended
     prompt: str | None = None
     meter: Meter = field(default_factory=Meter)
-    inference: InferenceParticipant | None = None
+    inference: InferenceWorker | None = None
     ticks: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
     holds_slot: bool = True  # until the slot is free again, a while after the session ended
     expiry: asyncio.TimerHandle | None = None  # the token's maxSessionDuration
@@ -108,6 +109,7 @@ class Session:
             "first_frame_at": m.first_frame_at,
             "last_frame_at": m.last_frame_at,
             "holds_slot": self.holds_slot,
+            "model_pid": self.inference.pid if self.inference is not None else None,
         }
 
 
@@ -213,6 +215,16 @@ class Emulator:
         then the websocket is closed (code 1000, the reason as its text)."""
         await self._end(session, reason, announce=True)
         await session.ws.close(code=1000, message=reason.encode()[:120])
+
+    async def _model_lost(self, session: Session, reason: str) -> None:
+        """The session's model stopped while it was live: the client gets an ``error``, then
+        the session ends as the service ends one."""
+        if session.state == "ended":
+            return
+        log.warning("session %s: %s", session.session_id, reason)
+        if not session.ws.closed:
+            await _error(session.ws, f"inference failed: {reason}")
+        await self._end_by_service(session, "error")
 
     async def _watch(self, request: web.Request) -> web.Response:
         caller = self.auth.http_caller(request)
@@ -356,12 +368,14 @@ class Emulator:
                 },
             )
         session.room_name = f"warmrtc-{session.session_id}"
-        inference = InferenceParticipant(
+        inference = InferenceWorker(
             session.model,
             on_frame=lambda: self._frame(session),
             on_muted=lambda muted: setattr(session.meter, "muted", muted),
+            on_lost=lambda reason: self._spawn(self._model_lost(session, reason)),
             echo_stamps=self.config.frame_timing and _wants_frame_timing(message),
             delay=self.config.model_delay_ms / 1000.0,
+            log_level=logging.getLogger().getEffectiveLevel(),
         )
         session.inference = inference
         identity = f"{INFERENCE_IDENTITY_PREFIX}{session.session_id}"
@@ -543,6 +557,8 @@ def _http_exception(kind: Callable[..., web.HTTPException], text: str) -> web.HT
 
 async def serve(config: EmulatorConfig, host: str, port: int) -> tuple[Emulator, web.AppRunner]:
     """Starts the emulator on host:port; returns it and the runner to clean up."""
+    # The models' worker server imports for about a second: before the first session, not in it.
+    await asyncio.get_running_loop().run_in_executor(None, start_workers)
     emulator = Emulator(config)
     emulator.app.on_shutdown.append(lambda _app: emulator.close())
     runner = web.AppRunner(emulator.app, handle_signals=False)

@@ -1,0 +1,240 @@
+"""Each session's emulated model in a process of its own.
+
+A session's inference participant (its room, peer connections, codecs and their native
+threads) lives in a worker process that ends with the session, so that:
+
+- what livekit's native teardown keeps or frees late (per-thread malloc heaps, buffers let go
+  tens of seconds after the room was left) goes back to the system when the worker exits, and
+  the emulator itself stays near its baseline however many sessions came and went;
+- a fault in that native code (an abort while a room is torn down) ends one worker, not the
+  emulator and every other session with it.
+
+Workers are forked from a server process that has the emulator's modules imported but has not
+started livekit's runtime (``multiprocessing``'s forkserver, preloaded), so a worker is ready in
+milliseconds. The emulator talks to a worker over a pipe: it sends ``join`` and ``leave``; the
+worker sends ``joined`` or ``failed``, then one ``frame`` per input frame (the meter counts
+them) and ``muted`` changes. A worker whose pipe closes (the emulator is gone) leaves its room
+and exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import signal
+from collections.abc import Callable
+from multiprocessing import forkserver
+from multiprocessing.connection import Connection
+from typing import Any
+
+from ..models import RealtimeModel
+
+log = logging.getLogger("warmrtc.emulator")
+
+JOIN_TIMEOUT = 30.0  # the room join, as the client's connect bounds its own
+LEAVE_TIMEOUT = 15.0  # leaving the room, then exiting; a worker that takes longer is killed
+_PRELOAD = ["warmrtc.emulator.inference", "warmrtc.emulator.worker"]
+_context = multiprocessing.get_context("forkserver")
+_reapers: set[asyncio.Task[None]] = set()  # workers that left, until they have exited
+
+
+def start_workers() -> None:
+    """Starts the server that forks workers, with the emulator's modules imported, so that the
+    first session does not wait for those imports (about a second). Idempotent."""
+    _context.set_forkserver_preload(_PRELOAD)
+    forkserver.ensure_running()
+
+
+class InferenceWorker:
+    """The emulator's side of one worker: ``join`` once, then ``leave``. ``on_frame`` and
+    ``on_muted`` are called on the emulator's loop; ``on_lost(reason)`` when the worker ended
+    before it was asked to leave."""
+
+    def __init__(
+        self,
+        model: RealtimeModel,
+        on_frame: Callable[[], None],
+        on_muted: Callable[[bool], None],
+        on_lost: Callable[[str], None],
+        *,
+        echo_stamps: bool = False,
+        delay: float = 0.0,
+        log_level: int = logging.WARNING,
+    ) -> None:
+        self._on_frame = on_frame
+        self._on_muted = on_muted
+        self._on_lost = on_lost
+        self._args = (model, echo_stamps, delay, log_level)
+        self._conn: Connection | None = None
+        self._process: Any = None
+        self._reply: asyncio.Future[tuple[str, str]] | None = None
+        self._gone: asyncio.Future[None] | None = None  # its end of the pipe closed
+        self._leaving = False
+        self._reaping = False
+
+    @property
+    def pid(self) -> int | None:
+        """The worker's process id, once started."""
+        return self._process.pid if self._process is not None else None
+
+    async def join(self, url: str, token: str) -> None:
+        start_workers()
+        loop = asyncio.get_running_loop()
+        ours, theirs = _context.Pipe()
+        self._process = _context.Process(
+            target=run_worker, args=(theirs, *self._args), daemon=True, name="inference"
+        )
+        self._process.start()
+        theirs.close()
+        self._conn = ours
+        self._gone = loop.create_future()
+        loop.add_reader(ours.fileno(), self._read)
+        kind, detail = await self._ask(("join", url, token), JOIN_TIMEOUT)
+        if kind != "joined":
+            self._leaving = True
+            self._reap(lost=False)  # it exits by itself; one that hangs is killed
+            raise ConnectionError(detail)
+
+    async def _ask(self, command: tuple[str, ...], timeout: float) -> tuple[str, str]:
+        """Sends a command; its reply, or ("failed", why) if the worker is gone or silent."""
+        assert self._conn is not None and self._gone is not None
+        self._reply = asyncio.get_running_loop().create_future()
+        if self._gone.done():
+            return ("failed", "the model's worker stopped")
+        try:
+            self._conn.send(command)
+            return await asyncio.wait_for(asyncio.shield(self._reply), timeout)
+        except OSError:
+            return ("failed", "the model's worker stopped")
+        except TimeoutError:
+            return ("failed", f"the model's worker did not answer {command[0]!r} in {timeout:g} s")
+
+    def _read(self) -> None:
+        assert self._conn is not None
+        try:
+            message = self._conn.recv()
+        except (EOFError, OSError):
+            self._closed()
+            return
+        kind = message[0]
+        if kind == "frame":
+            self._on_frame()
+        elif kind == "muted":
+            self._on_muted(bool(message[1]))
+        elif self._reply is not None and not self._reply.done():
+            if kind == "failed":
+                self._leaving = True  # it exits next: the failure is the reply's to report
+            self._reply.set_result((kind, str(message[1]) if len(message) > 1 else ""))
+
+    def _closed(self) -> None:
+        assert self._conn is not None and self._gone is not None
+        asyncio.get_running_loop().remove_reader(self._conn.fileno())
+        self._conn.close()
+        reply = self._reply
+        asked = reply is not None and not reply.done()
+        if reply is not None and asked:  # the command's caller reports it
+            reply.set_result(("failed", "the model's worker stopped"))
+        self._gone.set_result(None)
+        if not self._leaving and not asked:  # it went by itself while live
+            self._leaving = True
+            self._reap(lost=True)
+
+    async def leave(self) -> None:
+        """Asks the worker to leave its room and waits (bounded) until it has; its exit is
+        awaited in the background, and a worker that does not exit is killed."""
+        if self._leaving or self._process is None:
+            return
+        self._leaving = True
+        await self._ask(("leave",), LEAVE_TIMEOUT)
+        self._reap(lost=False)
+
+    def _reap(self, *, lost: bool) -> None:
+        if self._reaping:
+            return
+        self._reaping = True
+        task = asyncio.get_running_loop().create_task(self._exited(lost))
+        _reapers.add(task)
+        task.add_done_callback(_reapers.discard)
+
+    async def _exited(self, lost: bool) -> None:
+        assert self._gone is not None
+        process = self._process
+        try:
+            await asyncio.wait_for(asyncio.shield(self._gone), LEAVE_TIMEOUT)
+        except TimeoutError:
+            log.warning("a model worker did not exit within %g s: killed", LEAVE_TIMEOUT)
+            process.kill()
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, process.join, 5.0)
+        if process.exitcode is None:  # its pipe closed, but its native teardown hangs
+            process.kill()
+            await loop.run_in_executor(None, process.join, 5.0)
+        outcome = _describe(process.exitcode)
+        if lost:
+            self._on_lost(f"the model's worker stopped ({outcome})")
+        elif process.exitcode != 0:
+            # livekit's native teardown can abort (a WebRTC thread joining itself); the room
+            # was being left anyway, and no other session shares the worker.
+            log.info("a model worker ended while leaving its room: %s", outcome)
+
+
+def _describe(exitcode: int | None) -> str:
+    if exitcode is None:
+        return "still running"
+    if exitcode < 0:
+        return f"signal {signal.Signals(-exitcode).name}"
+    return f"exit status {exitcode}"
+
+
+def run_worker(
+    conn: Connection, model: RealtimeModel, echo_stamps: bool, delay: float, log_level: int
+) -> None:
+    """The worker process: one inference participant, driven over ``conn``."""
+    from .. import _exit
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C reaches the emulator, which stops us
+    logging.basicConfig(level=log_level, format="%(asctime)s %(name)s %(message)s")
+    _exit.install()
+    asyncio.run(_serve(conn, model, echo_stamps, delay))
+
+
+async def _serve(conn: Connection, model: RealtimeModel, echo_stamps: bool, delay: float) -> None:
+    from .inference import InferenceParticipant
+
+    loop = asyncio.get_running_loop()
+    commands: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
+
+    def read() -> None:
+        try:
+            commands.put_nowait(conn.recv())
+        except (EOFError, OSError):  # the emulator is gone: leave
+            loop.remove_reader(conn.fileno())
+            commands.put_nowait(("leave",))
+
+    def send(*message: object) -> None:
+        try:
+            conn.send(message)
+        except OSError:
+            pass  # the emulator is gone; the pipe's end reaches read() too
+
+    participant = InferenceParticipant(
+        model,
+        on_frame=lambda: send("frame"),
+        on_muted=lambda muted: send("muted", muted),
+        echo_stamps=echo_stamps,
+        delay=delay,
+    )
+    loop.add_reader(conn.fileno(), read)
+    command = await commands.get()
+    if command[0] == "join":
+        try:
+            await participant.join(command[1], command[2])
+        except Exception as e:  # the media server is down or refused us: the emulator says so
+            send("failed", str(e) or type(e).__name__)
+        else:
+            send("joined")
+            while command[0] != "leave":
+                command = await commands.get()
+    await participant.leave()
+    send("left")
