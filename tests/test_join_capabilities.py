@@ -1,5 +1,6 @@
 """The join announces frame timing the way Decart's JS SDK 0.1.20 does with debugQuality:
-``{"type": "livekit_join", ..., "client_capabilities": {"frame_timing": true}}``, and only then."""
+``{"type": "livekit_join", ..., "client_capabilities": {"frame_timing": true}}``, and only then.
+It is lean: ``passthrough`` says whether an initial state follows as its own frame."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def test_join_carries_client_capabilities_only_with_frame_timing(frame_timing: b
             await ch.close()
 
     run(main())
-    expected: dict[str, Any] = {"type": "livekit_join"}
+    expected: dict[str, Any] = {"type": "livekit_join", "passthrough": True}
     if frame_timing:
         expected["client_capabilities"] = {"frame_timing": True}
     assert seen == [expected]

@@ -21,35 +21,11 @@ from typing import Any
 import numpy as np
 
 from .local_service import LocalService
+from .pattern import moving_pattern
 from .session import Session, connect
 from .source import VideoSource
 from .stats import SessionStats
 from .timeline import Timeline, draw
-
-
-def moving_pattern(width: int, height: int) -> Iterator[np.ndarray]:
-    """Colour bars sliding sideways with a bouncing white square: visibly alive."""
-    bars = np.zeros((height, width, 3), np.uint8)
-    colours = [
-        (255, 255, 255),
-        (0, 255, 255),
-        (255, 255, 0),
-        (0, 255, 0),
-        (255, 0, 255),
-        (0, 0, 255),
-        (255, 0, 0),
-        (0, 0, 0),
-    ]
-    for i, colour in enumerate(colours):
-        bars[:, i * width // 8 : (i + 1) * width // 8] = colour
-    n = 0
-    while True:
-        frame = np.roll(bars, n * 4, axis=1)
-        x = (n * 7) % max(width - 40, 1)
-        y = abs((n * 5) % (2 * max(height - 40, 1)) - max(height - 40, 1))
-        frame[y : y + 40, x : x + 40] = 255
-        n += 1
-        yield frame
 
 
 def video_frames(path: str, width: int, height: int) -> Iterator[np.ndarray]:

@@ -1,7 +1,8 @@
 """ServiceLink: one connection to the service, the control channel then the media room.
 
-``establish()`` opens the control channel, asks for the room, applies the initial prompt or
-image (so that no generated frame comes before it), joins the room and publishes the track;
+``establish()`` opens the control channel, asks for the room with the initial prompt or image
+right behind the join, joins the room and publishes the track while that applies (the service
+drops frames until it has: no generated frame comes before it), then takes its ack;
 ``teardown()`` undoes all of it. The :class:`Lifecycle` calls both, again after a loss. What the
 service says on the control channel goes to the lifecycle (generation started/ended) and to the
 billing count; what the model sends back goes, converted, to the frame fan-out.
@@ -34,7 +35,14 @@ from .lifecycle import Lifecycle
 from .media import MediaLink
 from .mute import MuteSwitch
 from .rtc_frame import output_frame
-from .signaling import ControlChannel, RoomInfo, stream_url
+from .signaling import (
+    ControlChannel,
+    InitialState,
+    RoomInfo,
+    image_request,
+    prompt_request,
+    stream_url,
+)
 from .source import VideoSource
 
 log = logging.getLogger("warmrtc")
@@ -124,17 +132,14 @@ class ServiceLink:
                 )
                 await control.open(url, timeout)
                 done("control", "room_info")
-                info = await control.join(timeout, frame_timing=self._source.stamp_frames)
+                # The initial state goes right behind the join; the room is joined and the
+                # track published while it applies: the service drops frames until it has.
+                info = await control.join(
+                    timeout, frame_timing=self._source.stamp_frames, initial=self._initial_state()
+                )
                 self.room_info = info
                 self.billing.new_service_session()
-                done("room_info", "initial_state")
-                if self.image_base64 is not None:
-                    await control.set_image(self.image_base64, self.prompt, None, timeout)
-                elif self.prompt is not None:
-                    await control.set_prompt(self.prompt, True, timeout)
-                else:
-                    await control.set_image(None, None, None, timeout)  # passthrough
-                done("initial_state", "room_join")
+                done("room_info", "room_join")
                 lifecycle = self._lifecycle()
                 media = MediaLink(
                     self._source,
@@ -150,7 +155,10 @@ class ServiceLink:
                 await media.join(info)
                 done("room_join", "publish")
                 await media.publish()
-                done("publish", "")
+                done("publish", "initial_state")
+                # Usually acked long ago; a refused prompt or image still fails the connect.
+                await control.initial_state_applied(timeout)
+                done("initial_state", "")
         except TimeoutError:
             self._failed(step, started)
             what = STEP_NAMES.get(step, step)
@@ -158,6 +166,14 @@ class ServiceLink:
         except BaseException:
             self._failed(step, started)
             raise
+
+    def _initial_state(self) -> InitialState | None:
+        """What the join carries: the app's image or prompt; None for passthrough."""
+        if self.image_base64 is not None:
+            return image_request(self.image_base64, self.prompt, None)
+        if self.prompt is not None:
+            return prompt_request(self.prompt, True)
+        return None
 
     def _failed(self, step: str, started: float) -> None:
         # The failed step goes last in ``steps``, with the time it ran for.
@@ -213,9 +229,9 @@ class ServiceLink:
 STEP_NAMES = {
     "control": "the control channel",
     "room_info": "the room assignment (livekit_room_info)",
-    "initial_state": "the initial prompt or image",
     "room_join": "the media room join",
     "publish": "publishing the track",
+    "initial_state": "the initial prompt or image",
 }
 
 __all__ = ["STEP_NAMES", "Billing", "ServiceLink"]

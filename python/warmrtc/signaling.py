@@ -10,6 +10,12 @@ Protocol facts this module rests on (Decart's public SDKs: decart 0.2.4 on PyPI,
 - ``generation_tick``: ``seconds``; ``generation_ended``: ``seconds`` and ``reason``;
   ``queue_position``: ``position`` and ``queue_size``; ``livekit_room_info``: ``livekit_url``,
   ``token``, ``room_name``, ``session_id``.
+- The join is lean and says up front whether an initial state follows: ``{"type":
+  "livekit_join", "passthrough": bool}``; the initial prompt or image goes as its own frame right
+  after it, without waiting for ``livekit_room_info``, and the service answers the room info off
+  the small join while the image uploads (DecartAI/sdk #168). The service drops the client's
+  frames until that initial state applies, so the client joins the room and publishes without
+  waiting for its ack (DecartAI/sdk #166).
 - A refused new session over the concurrency limit is closed with code 1013 (DecartAI/sdk,
   ``examples/realtime-session-queue/README.md``).
 - The service ends a session on purpose (a client token's ``maxSessionDuration``) and says
@@ -64,9 +70,11 @@ class RoomInfo:
         return f"RoomInfo(room_name={self.room_name!r}, session_id={self.session_id!r})"
 
 
-def join_message(frame_timing: bool) -> dict[str, Any]:
-    """The ``livekit_join`` message; ``client_capabilities`` only when frame timing is on."""
-    message: dict[str, Any] = {"type": "livekit_join"}
+def join_message(frame_timing: bool, passthrough: bool = True) -> dict[str, Any]:
+    """The lean ``livekit_join``: ``passthrough`` false when an initial prompt or image follows
+    (the service then drops frames until it applies); ``client_capabilities`` only when frame
+    timing is on."""
+    message: dict[str, Any] = {"type": "livekit_join", "passthrough": passthrough}
     if frame_timing:
         message["client_capabilities"] = {"frame_timing": True}
     return message
@@ -88,6 +96,29 @@ class _Request:
     ack: str  # "prompt_ack" or "set_image_ack"
     prompt: str | None  # what a prompt_ack must name
     future: asyncio.Future[None]
+
+
+@dataclass(frozen=True)
+class InitialState:
+    """A prompt or set_image message and the request its ack answers (make one per send)."""
+
+    message: dict[str, Any]
+    request: _Request
+
+
+def prompt_request(prompt: str, enhance: bool) -> InitialState:
+    request = _Request("prompt_ack", prompt, asyncio.get_running_loop().create_future())
+    return InitialState({"type": "prompt", "prompt": prompt, "enhance_prompt": enhance}, request)
+
+
+def image_request(
+    image_base64: str | None, prompt: str | None, enhance: bool | None
+) -> InitialState:
+    request = _Request("set_image_ack", None, asyncio.get_running_loop().create_future())
+    message: dict[str, Any] = {"type": "set_image", "image_data": image_base64, "prompt": prompt}
+    if enhance is not None:
+        message["enhance_prompt"] = enhance
+    return InitialState(message, request)
 
 
 class _BadField(Exception):
@@ -133,6 +164,7 @@ class ControlChannel:
         self._room_info: asyncio.Future[RoomInfo] | None = None
         self._join_grace: asyncio.TimerHandle | None = None
         self._requests: list[_Request] = []  # in flight, oldest first
+        self._initial: _Request | None = None  # the join's initial state, until its ack is taken
         self._closed_error: WarmrtcError | None = None  # set once, when the channel ends
         self._service_error: str | None = None  # text of the last `error` message
         self._ended: str | None = None  # reason of the last `generation_ended` (or "ended")
@@ -172,20 +204,32 @@ class ControlChannel:
             raise failure
         self._reader = asyncio.get_running_loop().create_task(self._read())
 
-    async def join(self, timeout: float, *, frame_timing: bool = False) -> RoomInfo:
+    async def join(
+        self, timeout: float, *, frame_timing: bool = False, initial: InitialState | None = None
+    ) -> RoomInfo:
         """Asks for the LiveKit room; returns its credentials. With ``frame_timing`` the join
         announces ``client_capabilities: {frame_timing: true}``, as Decart's JS SDK does with
         ``debugQuality``: the service then echoes each input frame's capture stamp on the
-        frame it generates from it."""
+        frame it generates from it.
+
+        ``initial`` (a prompt or image request) is written right after the join, without
+        waiting for the room; :meth:`initial_state_applied` waits for its ack. Without it the
+        join says ``passthrough``: the model starts on the client's frames as they are."""
         self._check_usable()
         if self._room_info is not None:
             raise RuntimeError("join() is already waiting for the room")
         future: asyncio.Future[RoomInfo] = asyncio.get_running_loop().create_future()
         self._room_info = future
         try:
-            return await asyncio.wait_for(
-                self._send_then_wait(join_message(frame_timing), future), timeout
-            )
+            async with asyncio.timeout(timeout):
+                await self._send(join_message(frame_timing, passthrough=initial is None))
+                if initial is not None:
+                    # Armed before it is written: its ack may come before the room info.
+                    self._initial = initial.request
+                    self._requests.append(initial.request)
+                    initial.request.future.add_done_callback(_retrieve)
+                    await self._send(initial.message)
+                return await future
         except TimeoutError:
             raise ConnectTimeoutError(
                 f"no livekit_room_info from the service within {timeout:g} s"
@@ -194,21 +238,33 @@ class ControlChannel:
             self._room_info = None
             self._cancel_join_grace()
 
+    async def initial_state_applied(self, timeout: float) -> None:
+        """Waits for the ack of the initial state :meth:`join` sent (at once without one).
+        Raises RejectedError/ProtocolError as :meth:`set_prompt` does, ConnectTimeoutError."""
+        request = self._initial
+        if request is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(request.future), timeout)
+        except TimeoutError:
+            raise ConnectTimeoutError(
+                f"no {request.ack} for the initial state within {timeout:g} s"
+            ) from None
+        finally:
+            self._initial = None
+            if request in self._requests:
+                self._requests.remove(request)
+
     async def set_prompt(self, prompt: str, enhance: bool, timeout: float) -> None:
-        request = _Request("prompt_ack", prompt, asyncio.get_running_loop().create_future())
-        message = {"type": "prompt", "prompt": prompt, "enhance_prompt": enhance}
-        await self._request(request, message, timeout)
+        initial = prompt_request(prompt, enhance)
+        await self._request(initial.request, initial.message, timeout)
 
     async def set_image(
         self, image_base64: str | None, prompt: str | None, enhance: bool | None, timeout: float
     ) -> None:
         """Sends set_image; ``image_base64=None`` with no prompt is the passthrough form."""
-        request = _Request("set_image_ack", None, asyncio.get_running_loop().create_future())
-        message: dict[str, Any] = {"type": "set_image", "image_data": image_base64}
-        message["prompt"] = prompt
-        if enhance is not None:
-            message["enhance_prompt"] = enhance
-        await self._request(request, message, timeout)
+        initial = image_request(image_base64, prompt, enhance)
+        await self._request(initial.request, initial.message, timeout)
 
     async def close(self, timeout: float = CLOSE_TIMEOUT) -> None:
         """Closes the channel; idempotent, any state, at most about ``timeout`` seconds.
@@ -502,6 +558,12 @@ _EVENTS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
 }
 
 
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    # The initial state's ack may fail before anyone waits for it (the join failed first).
+    if not future.cancelled():
+        future.exception()
+
+
 def _fail_unless_done(future: asyncio.Future[Any], error: WarmrtcError) -> None:
     if not future.done():
         future.set_exception(error)
@@ -522,7 +584,10 @@ __all__ = [
     "CLOSE_TIMEOUT",
     "DEFAULT_BASE_URL",
     "ControlChannel",
+    "InitialState",
     "ProtocolError",
     "RoomInfo",
+    "image_request",
+    "prompt_request",
     "stream_url",
 ]

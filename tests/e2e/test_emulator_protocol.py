@@ -58,6 +58,26 @@ def test_handshake_acks_and_errors(emulator_url: str) -> None:
     asyncio.run(asyncio.wait_for(walk(), 60))
 
 
+def test_lean_join_gets_the_room_before_its_initial_state(emulator_url: str) -> None:
+    """JS SDK's lean join (DecartAI/sdk #168): the room info comes off the join alone, and the
+    initial prompt written right behind it is acked; nothing waits for the model's own join."""
+
+    async def walk() -> None:
+        async with aiohttp.ClientSession() as http:
+            ws = await open_control(http, emulator_url, API_KEY)
+            await ws.send_json({"type": "livekit_join", "passthrough": False})
+            info = await receive_type(ws, "livekit_room_info", timeout=5)
+            assert info["session_id"]
+            await ws.send_json({"type": "prompt", "prompt": "first", "enhance_prompt": True})
+            ack = await receive_type(ws, "prompt_ack", timeout=5)
+            assert ack == {"type": "prompt_ack", "prompt": "first", "success": True}
+            report = (await sessions(http, emulator_url, API_KEY))[info["session_id"]]
+            assert report["frames_received"] == 0
+            await ws.close()
+
+    asyncio.run(asyncio.wait_for(walk(), 30))
+
+
 def test_join_forms_of_other_sdks(emulator_url: str) -> None:
     async def walk() -> None:
         async with aiohttp.ClientSession() as http:

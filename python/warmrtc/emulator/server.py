@@ -1,5 +1,11 @@
 """The emulated realtime service: the control channel, rooms, the meter and what it saw.
 
+The join is answered at once with the room (the model joins it meanwhile). A join with
+``passthrough: false`` announces an initial prompt or image in the next frame: the model drops
+the client's frames until one applies, as Decart's service does since its JS SDK stopped waiting
+for that ack before publishing (DecartAI/sdk #166, #168). A join without the field (older
+clients, which wait for the ack themselves) starts the model on frames at once.
+
 Speaks the control protocol as Decart's public SDKs do: a websocket at
 ``/v1/stream?api_key=...&model=...`` taking ``livekit_join``, ``prompt`` and ``set_image`` and
 answering ``queue_position``, ``livekit_room_info``, ``prompt_ack``, ``set_image_ack``,
@@ -375,16 +381,16 @@ class Emulator:
             on_lost=lambda reason: self._spawn(self._model_lost(session, reason)),
             echo_stamps=self.config.frame_timing and _wants_frame_timing(message),
             delay=self.config.model_delay_ms / 1000.0,
+            # A join that says an initial state follows: its frames are dropped until it applies.
+            hold=message.get("passthrough") is False,
             log_level=logging.getLogger().getEffectiveLevel(),
         )
         session.inference = inference
         identity = f"{INFERENCE_IDENTITY_PREFIX}{session.session_id}"
-        try:
-            await inference.join(self.config.livekit_url, self.token(identity, session.room_name))
-        except Exception as e:  # the media server is down or refused us: tell the client
-            log.warning("session %s: inference could not join: %s", session.session_id, e)
-            await _error(session.ws, f"media server unavailable: {e}")
-            return
+        # The room info goes out at once, off the small join: the model joins the room while the
+        # client does, and the initial state (the next frame on the socket) is read meanwhile.
+        joining = inference.start(self.config.livekit_url, self.token(identity, session.room_name))
+        self._spawn(self._inference_joined(session, joining))
         session.state = "joined"
         client_token = self.token(f"client-{session.session_id}", session.room_name)
         await _send(
@@ -403,6 +409,21 @@ class Emulator:
             await self._prompt(session, initial)
         elif isinstance(initial, dict) and initial.get("type") == "set_image":
             await self._set_image(session, initial)
+
+    async def _inference_joined(self, session: Session, joining: asyncio.Task[None]) -> None:
+        try:
+            await joining
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # the media server is down or refused us: the session is lost
+            log.warning("session %s: inference could not join: %s", session.session_id, e)
+            await _error(session.ws, f"media server unavailable: {e}")
+            await session.ws.close(code=1011, message=b"media server unavailable")
+
+    def _applied(self, session: Session) -> None:
+        """A prompt or image applied: the model may start on the client's frames."""
+        if session.inference is not None:
+            session.inference.release()
 
     async def _prompt(self, session: Session, message: dict[str, Any]) -> None:
         prompt = message.get("prompt")
@@ -424,6 +445,7 @@ class Emulator:
             )
             return
         session.prompt = prompt
+        self._applied(session)
         await _send(session.ws, {"type": "prompt_ack", "prompt": prompt, "success": True})
 
     async def _set_image(self, session: Session, message: dict[str, Any]) -> None:
@@ -450,6 +472,8 @@ class Emulator:
                 error = str(e)
         if error is None and isinstance(prompt, str):
             session.prompt = prompt
+        if error is None:
+            self._applied(session)
         reply: dict[str, Any] = {"type": "set_image_ack", "success": error is None}
         if error:
             reply["error"] = error

@@ -47,9 +47,9 @@ def start_workers() -> None:
 
 
 class InferenceWorker:
-    """The emulator's side of one worker: ``join`` once, then ``leave``. ``on_frame`` and
-    ``on_muted`` are called on the emulator's loop; ``on_lost(reason)`` when the worker ended
-    before it was asked to leave."""
+    """The emulator's side of one worker: ``start`` (or ``join``) once, ``release`` when the
+    initial state applied, then ``leave``. ``on_frame`` and ``on_muted`` are called on the
+    emulator's loop; ``on_lost(reason)`` when the worker ended before it was asked to leave."""
 
     def __init__(
         self,
@@ -60,15 +60,18 @@ class InferenceWorker:
         *,
         echo_stamps: bool = False,
         delay: float = 0.0,
+        hold: bool = False,
         log_level: int = logging.WARNING,
     ) -> None:
         self._on_frame = on_frame
         self._on_muted = on_muted
         self._on_lost = on_lost
         self._args = (model, echo_stamps, delay, log_level)
+        self._hold = hold  # frames dropped before the model until release()
         self._conn: Connection | None = None
         self._process: Any = None
-        self._reply: asyncio.Future[tuple[str, str]] | None = None
+        # The pending command of each kind ("join", "leave") and its reply.
+        self._replies: dict[str, asyncio.Future[tuple[str, str]]] = {}
         self._gone: asyncio.Future[None] | None = None  # its end of the pipe closed
         self._leaving = False
         self._reaping = False
@@ -78,12 +81,22 @@ class InferenceWorker:
         """The worker's process id, once started."""
         return self._process.pid if self._process is not None else None
 
+    def start(self, url: str, token: str) -> asyncio.Task[None]:
+        """Joins the room in the background; the task ends once the model's output is
+        published, and raises ConnectionError if it could not be."""
+        return asyncio.get_running_loop().create_task(self.join(url, token))
+
     async def join(self, url: str, token: str) -> None:
+        if self._leaving:
+            return  # left before it started
         start_workers()
         loop = asyncio.get_running_loop()
         ours, theirs = _context.Pipe()
         self._process = _context.Process(
-            target=run_worker, args=(theirs, *self._args), daemon=True, name="inference"
+            target=run_worker,
+            args=(theirs, *self._args, self._hold),
+            daemon=True,
+            name="inference",
         )
         self._process.start()
         theirs.close()
@@ -96,19 +109,33 @@ class InferenceWorker:
             self._reap(lost=False)  # it exits by itself; one that hangs is killed
             raise ConnectionError(detail)
 
-    async def _ask(self, command: tuple[str, ...], timeout: float) -> tuple[str, str]:
-        """Sends a command; its reply, or ("failed", why) if the worker is gone or silent."""
-        assert self._conn is not None and self._gone is not None
-        self._reply = asyncio.get_running_loop().create_future()
-        if self._gone.done():
-            return ("failed", "the model's worker stopped")
+    def release(self) -> None:
+        """The initial state applied: the client's frames reach the model from now on."""
+        self._hold = False
+        if self._conn is not None and self._gone is not None and not self._gone.done():
+            self._send(("release",))
+
+    def _send(self, command: tuple[str, ...]) -> bool:
+        assert self._conn is not None
         try:
             self._conn.send(command)
-            return await asyncio.wait_for(asyncio.shield(self._reply), timeout)
         except OSError:
+            return False  # it is gone; its pipe's end reaches _read too
+        return True
+
+    async def _ask(self, command: tuple[str, ...], timeout: float) -> tuple[str, str]:
+        """Sends a command; its reply, or ("failed", why) if the worker is gone or silent."""
+        assert self._gone is not None
+        kind = command[0]
+        reply = self._replies[kind] = asyncio.get_running_loop().create_future()
+        if self._gone.done() or not self._send(command):
             return ("failed", "the model's worker stopped")
+        try:
+            return await asyncio.wait_for(asyncio.shield(reply), timeout)
         except TimeoutError:
-            return ("failed", f"the model's worker did not answer {command[0]!r} in {timeout:g} s")
+            return ("failed", f"the model's worker did not answer {kind!r} in {timeout:g} s")
+        finally:
+            self._replies.pop(kind, None)
 
     def _read(self) -> None:
         assert self._conn is not None
@@ -122,19 +149,22 @@ class InferenceWorker:
             self._on_frame()
         elif kind == "muted":
             self._on_muted(bool(message[1]))
-        elif self._reply is not None and not self._reply.done():
+        else:  # a reply: "joined" or "failed" to a join, "left" to a leave
             if kind == "failed":
-                self._leaving = True  # it exits next: the failure is the reply's to report
-            self._reply.set_result((kind, str(message[1]) if len(message) > 1 else ""))
+                self._leaving = True  # it exits next: the failure is the join's to report
+            reply = self._replies.get("leave" if kind == "left" else "join")
+            if reply is not None and not reply.done():
+                reply.set_result((kind, str(message[1]) if len(message) > 1 else ""))
 
     def _closed(self) -> None:
         assert self._conn is not None and self._gone is not None
         asyncio.get_running_loop().remove_reader(self._conn.fileno())
         self._conn.close()
-        reply = self._reply
-        asked = reply is not None and not reply.done()
-        if reply is not None and asked:  # the command's caller reports it
-            reply.set_result(("failed", "the model's worker stopped"))
+        asked = False
+        for reply in self._replies.values():  # each command's caller reports it
+            if not reply.done():
+                asked = True
+                reply.set_result(("failed", "the model's worker stopped"))
         self._gone.set_result(None)
         if not self._leaving and not asked:  # it went by itself while live
             self._leaving = True
@@ -143,9 +173,11 @@ class InferenceWorker:
     async def leave(self) -> None:
         """Asks the worker to leave its room and waits (bounded) until it has; its exit is
         awaited in the background, and a worker that does not exit is killed."""
-        if self._leaving or self._process is None:
+        if self._leaving:
             return
         self._leaving = True
+        if self._process is None:
+            return  # never started: join() sees _leaving and does not
         await self._ask(("leave",), LEAVE_TIMEOUT)
         self._reap(lost=False)
 
@@ -188,7 +220,12 @@ def _describe(exitcode: int | None) -> str:
 
 
 def run_worker(
-    conn: Connection, model: RealtimeModel, echo_stamps: bool, delay: float, log_level: int
+    conn: Connection,
+    model: RealtimeModel,
+    echo_stamps: bool,
+    delay: float,
+    log_level: int,
+    hold: bool,
 ) -> None:
     """The worker process: one inference participant, driven over ``conn``."""
     from .. import _exit
@@ -196,10 +233,12 @@ def run_worker(
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C reaches the emulator, which stops us
     logging.basicConfig(level=log_level, format="%(asctime)s %(name)s %(message)s")
     _exit.install()
-    asyncio.run(_serve(conn, model, echo_stamps, delay))
+    asyncio.run(_serve(conn, model, echo_stamps, delay, hold))
 
 
-async def _serve(conn: Connection, model: RealtimeModel, echo_stamps: bool, delay: float) -> None:
+async def _serve(
+    conn: Connection, model: RealtimeModel, echo_stamps: bool, delay: float, hold: bool
+) -> None:
     from .inference import InferenceParticipant
 
     loop = asyncio.get_running_loop()
@@ -224,17 +263,27 @@ async def _serve(conn: Connection, model: RealtimeModel, echo_stamps: bool, dela
         on_muted=lambda muted: send("muted", muted),
         echo_stamps=echo_stamps,
         delay=delay,
+        hold=hold,
     )
-    loop.add_reader(conn.fileno(), read)
-    command = await commands.get()
-    if command[0] == "join":
+
+    async def join(url: str, token: str) -> None:
         try:
-            await participant.join(command[1], command[2])
+            await participant.start(url, token)
         except Exception as e:  # the media server is down or refused us: the emulator says so
             send("failed", str(e) or type(e).__name__)
+            commands.put_nowait(("leave",))
         else:
             send("joined")
-            while command[0] != "leave":
-                command = await commands.get()
-    await participant.leave()
+
+    loop.add_reader(conn.fileno(), read)
+    joining: asyncio.Task[None] | None = None
+    # Commands are taken while the room is joined: a release or a leave may come meanwhile.
+    while (command := await commands.get())[0] != "leave":
+        if command[0] == "join" and joining is None:
+            joining = loop.create_task(join(command[1], command[2]))
+        elif command[0] == "release":
+            participant.release()
+    await participant.leave()  # waits for a join under way (bounded)
+    if joining is not None:  # a join that leave() cut short ended cancelled: nothing to report
+        await asyncio.gather(joining, return_exceptions=True)
     send("left")
