@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from livekit import rtc
@@ -21,6 +21,7 @@ from .latency import LatencyWindow
 from .model_output import ModelOutput
 from .models import RealtimeModel
 from .mute import MuteSwitch
+from .native_call import run_to_end
 from .signaling import RoomInfo
 from .source import VideoSource
 
@@ -71,7 +72,8 @@ class MediaLink:
     async def join(self, info: RoomInfo) -> None:
         """Joins the room (the caller bounds the time)."""
         try:
-            await self._native(self._room.connect(info.livekit_url, info.token, _room_options()))
+            join = self._room.connect(info.livekit_url, info.token, _room_options())
+            await self._native(join, to_the_end=True)
         except rtc.ConnectError as e:
             raise ConnectionLostError(f"cannot join the media room: {e}") from None
 
@@ -189,11 +191,13 @@ class MediaLink:
 
         self._switch.run_if_muted(capture_black)
 
-    async def _native(self, call: Awaitable[T]) -> T:
+    async def _native(self, call: Coroutine[Any, Any, T], *, to_the_end: bool = False) -> T:
         """Awaits a livekit call that cannot be called off: cancelled, the native side goes on
         regardless (a join would leave its room connected and unowned). So it runs shielded,
-        bounded by the timeout, and teardown waits for it before leaving the room."""
-        task = asyncio.ensure_future(call)
+        bounded by the timeout, and teardown waits for it before leaving the room. A join runs
+        ``to_the_end`` even when its loop is ending: livekit kills the process some seconds
+        after a join whose caller vanished (see :mod:`.native_call`)."""
+        task = run_to_end(call) if to_the_end else asyncio.ensure_future(call)
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
         task.add_done_callback(_retrieve)

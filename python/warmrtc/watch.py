@@ -33,8 +33,9 @@ from .errors import (
     WarmrtcError,
 )
 from .fanout import FrameFanout
-from .media import _room_options
+from .media import NATIVE_GRACE, _room_options
 from .model_output import ModelOutput
+from .native_call import run_to_end
 from .rtc_frame import output_frame
 
 if TYPE_CHECKING:
@@ -68,6 +69,7 @@ class Spectator:
         self._output = ModelOutput(self._room, self._received, "warmrtc-watch")
         self.frames_received = 0
         self._closed = False
+        self._joining: asyncio.Task[None] | None = None
         self._room.on("disconnected", self._disconnected)
 
     @property
@@ -84,7 +86,10 @@ class Spectator:
 
     async def _join(self, livekit_url: str, token: str) -> None:
         try:
-            await self._room.connect(livekit_url, token, _room_options())
+            # Cancelled half-way, a join is finished natively and then kills the process
+            # (see .native_call): it runs to its end, and close() leaves the room after it.
+            self._joining = run_to_end(self._room.connect(livekit_url, token, _room_options()))
+            await asyncio.shield(self._joining)
         except rtc.ConnectError as e:
             raise ConnectionLostError(f"cannot join the session's media room: {e}") from None
         self._output.attach_subscribed()  # subscribed before the handler could see it
@@ -105,6 +110,8 @@ class Spectator:
         self._room.off("disconnected", self._disconnected)
         await asyncio.gather(*self._output.stop(), return_exceptions=True)
         try:
+            if self._joining is not None and not self._joining.done():
+                await asyncio.wait([self._joining], timeout=NATIVE_GRACE)  # then leave it
             await self._room.disconnect()
         finally:
             self._output.release()

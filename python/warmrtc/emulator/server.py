@@ -253,7 +253,11 @@ class Emulator:
 
     async def _stream(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(max_msg_size=HARD_MESSAGE_BYTES, heartbeat=20)
-        await ws.prepare(request)
+        try:
+            await ws.prepare(request)
+        except ConnectionResetError:  # the client went away during the handshake
+            log.info("a client left during the websocket handshake")
+            return ws
         caller = self.auth.resolve(request.query.get("api_key"))
         name = request.query.get("model", "")
         model = REALTIME_MODELS.get(name)

@@ -1,0 +1,59 @@
+"""run_to_end: a call that neither a cancelled caller nor an ending loop can stop half-way."""
+
+from __future__ import annotations
+
+import asyncio
+
+from warmrtc.native_call import run_to_end
+
+
+def test_an_ending_loop_waits_for_the_call_to_finish() -> None:
+    finished: list[str] = []
+
+    async def call() -> None:
+        await asyncio.sleep(0.2)
+        finished.append("call")
+
+    async def main() -> None:
+        run_to_end(call())
+        await asyncio.sleep(0.01)  # asyncio.run() ends with the call in flight
+
+    asyncio.run(main())
+    assert finished == ["call"]
+
+
+def test_a_cancelled_caller_gives_up_but_the_call_goes_on() -> None:
+    async def call() -> str:
+        await asyncio.sleep(0.1)
+        return "done"
+
+    async def main() -> tuple[bool, str, bool]:
+        task = run_to_end(call())
+        waiter = asyncio.ensure_future(asyncio.shield(task))
+        await asyncio.sleep(0.01)
+        refused = task.cancel()
+        waiter.cancel()
+        caller_cancelled = False
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            caller_cancelled = True
+        return refused, await task, caller_cancelled
+
+    refused, result, caller_cancelled = asyncio.run(main())
+    assert refused is False and result == "done" and caller_cancelled
+
+
+def test_an_error_in_the_call_reaches_whoever_awaits_it() -> None:
+    async def call() -> None:
+        raise ValueError("native refusal")
+
+    async def main() -> None:
+        await asyncio.shield(run_to_end(call()))
+
+    try:
+        asyncio.run(main())
+    except ValueError as e:
+        assert str(e) == "native refusal"
+    else:
+        raise AssertionError("the error was lost")
