@@ -41,11 +41,18 @@ stack: install
 wheel: install
 	PYTHON=$(PYTHON) scripts/check-wheel
 
-bench: install stack
-	$(PYTHON) benchmarks/capture.py
-	$(PYTHON) -m warmrtc.stack -- $(PYTHON) benchmarks/warm_start.py
-	$(PYTHON) -m warmrtc.stack -- $(PYTHON) benchmarks/sessions.py
-	$(PYTHON) -m warmrtc.stack -- $(PYTHON) benchmarks/latency.py
+# Every benchmark, then one table of every figure beside its target (benchmarks/report.py).
+# The official client, the cold-start reference, gets an environment of its own (its
+# dependencies are not ours to pin).
+OFFICIAL_VENV := .cache/decart-venv
+bench: install stack $(OFFICIAL_VENV)/installed
+	$(PYTHON) -m warmrtc.stack -- $(PYTHON) benchmarks/report.py $(BENCH_ARGS)
+
+$(OFFICIAL_VENV)/installed:
+	@echo "bench: installing Decart's official client into $(OFFICIAL_VENV) (once; about a minute)"
+	$(PYTHON) -m venv $(OFFICIAL_VENV)
+	$(OFFICIAL_VENV)/bin/pip install -q "decart[realtime]==0.2.4" "livekit==1.2.1"
+	touch $@
 
 # The demo on the local stack (it starts one itself; no root needed); with DECART_API_KEY set,
 # it uses the real service.

@@ -33,15 +33,16 @@ class Figure:
 
 
 def table(figures: Iterable[Figure]) -> str:
-    rows = [("figure", "measured", "reference", "target", "")]
-    rows += [(f.name, f.measured, f.reference, f.target, f.verdict) for f in figures]
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    rows = [("benchmark", "figure", "measured", "reference", "target", "")]
+    rows += [(f.benchmark, f.name, f.measured, f.reference, f.target, f.verdict) for f in figures]
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
     lines = []
     for i, row in enumerate(rows):
-        cells = [row[0].ljust(widths[0]), row[1].rjust(widths[1]), row[2].rjust(widths[2])]
-        lines.append("  ".join([*cells, row[3].ljust(widths[3]), row[4]]).rstrip())
+        cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1])]
+        cells += [row[2].rjust(widths[2]), row[3].rjust(widths[3]), row[4].ljust(widths[4])]
+        lines.append("  ".join([*cells, row[5]]).rstrip())
         if i == 0:
-            lines.append("-" * len(lines[0]))
+            lines.append("-" * (sum(widths) + 2 * 5 + 6))
     return "\n".join(lines)
 
 
