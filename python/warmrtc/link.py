@@ -5,7 +5,8 @@ right behind the join, joins the room and publishes the track while that applies
 drops frames until it has: no generated frame comes before it), then takes its ack;
 ``teardown()`` undoes all of it. The :class:`Lifecycle` calls both, again after a loss. What the
 service says on the control channel goes to the lifecycle (generation started/ended) and to the
-billing count; what the model sends back goes, converted, to the frame fan-out.
+billing count; what the model sends back goes, converted (off the loop, see
+:class:`~warmrtc.model_output.ModelOutput`), to the frame fan-out.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from livekit import rtc
+import numpy as np
 
 from ._version import __version__ as _version
 from .config import SessionConfig
@@ -34,7 +35,6 @@ from .latency import LatencyWindow
 from .lifecycle import Lifecycle
 from .media import MediaLink
 from .mute import MuteSwitch
-from .rtc_frame import output_frame
 from .signaling import (
     ControlChannel,
     InitialState,
@@ -146,6 +146,7 @@ class ServiceLink:
                     self._switch,
                     config.model,
                     on_frame=self._generated,
+                    output_format=config.output_format,
                     on_lost=lifecycle.lost,
                     on_reconnecting=lifecycle.media_reconnecting,
                     on_reconnected=lifecycle.media_reconnected,
@@ -193,8 +194,8 @@ class ServiceLink:
 
     # ---- what comes back -----------------------------------------------------------------
 
-    def _generated(self, frame: rtc.VideoFrame) -> None:
-        array = output_frame(frame, self._config.output_format)
+    def _generated(self, array: np.ndarray) -> None:
+        # Converted already, off the loop (see ModelOutput).
         self._lifecycle().frame_received()
         self._frames.deliver(array)
 

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+import numpy as np
 from livekit import rtc
 from livekit.rtc.participant import PublishTrackError
 
@@ -22,6 +23,7 @@ from .model_output import ModelOutput
 from .models import RealtimeModel
 from .mute import MuteSwitch
 from .native_call import run_to_end
+from .rtc_frame import GeneratedFrame
 from .signaling import RoomInfo
 from .source import VideoSource
 
@@ -46,7 +48,8 @@ class MediaLink:
         switch: MuteSwitch,
         model: RealtimeModel,
         *,
-        on_frame: Callable[[rtc.VideoFrame], None],
+        on_frame: Callable[[np.ndarray], None],
+        output_format: str,
         on_lost: Callable[[ConnectionLostError], None],
         on_reconnecting: Callable[[], None],
         on_reconnected: Callable[[], None],
@@ -60,7 +63,7 @@ class MediaLink:
         self._latency = latency  # fed with the stamps the model echoes, when it does
         self._room = rtc.Room()
         self._track: rtc.LocalVideoTrack | None = None
-        self._output = ModelOutput(self._room, self._generated, "warmrtc-output")
+        self._output = ModelOutput(self._room, self._generated, "warmrtc-output", output_format)
         self._keepalive: asyncio.Task[None] | None = None
         self._in_flight: set[asyncio.Future[Any]] = set()  # livekit calls that cannot be called off
         self._closed = False
@@ -149,11 +152,11 @@ class MediaLink:
 
     # ---- the model's output ------------------------------------------------------------------
 
-    def _generated(self, event: rtc.VideoFrameEvent) -> None:
-        self._on_frame(event.frame)
+    def _generated(self, frame: GeneratedFrame) -> None:
+        self._on_frame(frame.array)
         # Measured once the frame is in the app's hands (converted and delivered).
-        if self._latency is not None and event.metadata is not None:
-            self._latency.record(event.metadata.user_timestamp)
+        if self._latency is not None:
+            self._latency.record(frame.user_timestamp_us)
 
     def _disconnected(self, *_args: object) -> None:
         if not self._closed:

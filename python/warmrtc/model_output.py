@@ -4,34 +4,63 @@ The model (participants ``inference-server-*``) may publish its output before or
 join, and publishes it again when generation restarts: a reader is attached on every
 subscribe of a track not read yet, and to what was already subscribed when the join finished
 (:meth:`attach_subscribed`). Used by a session's media link and by a spectator alike.
+
+The readers run on a :class:`ReceiveThread` of this output's own: each frame is taken from the
+FFI and converted to the output format there, with the GIL released for the pixels, and the
+finished :class:`GeneratedFrame` is handed to the owner's loop in order (the newest few wait
+while that loop is busy; older ones are dropped). The owner's loop does no pixel work at all.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import logging
 from collections.abc import Callable
 
 from livekit import rtc
 
+from .ffi_video_stream import generated_frames
+from .handoff import Handoff
 from .models import INFERENCE_IDENTITY_PREFIX
+from .receive_thread import ReceiveThread
+from .rtc_frame import GeneratedFrame
+
+log = logging.getLogger("warmrtc")
+
+HANDOFF_DEPTH = 4  # converted frames waiting for a busy loop; older ones are dropped
 
 
 class ModelOutput:
-    """Reads the model's video tracks in ``room``; ``on_frame`` gets every frame event."""
+    """Reads the model's video tracks in ``room``; ``on_frame`` gets every converted frame,
+    on the loop that made this object. Built, used and stopped on that loop."""
 
     def __init__(
-        self, room: rtc.Room, on_frame: Callable[[rtc.VideoFrameEvent], None], name: str
+        self,
+        room: rtc.Room,
+        on_frame: Callable[[GeneratedFrame], None],
+        name: str,
+        output_format: str,
     ) -> None:
-        self._on_frame = on_frame
-        self._name = name  # of the reader tasks
-        self._readers: dict[str, asyncio.Task[None]] = {}  # by track sid
+        self._loop = asyncio.get_running_loop()
+        self._format = output_format
+        self._name = name  # of the receive thread
+        self._handoff = Handoff(self._loop, on_frame, HANDOFF_DEPTH)
+        self._thread: ReceiveThread | None = None  # started with the first track
+        self._read_sids: set[str] = set()  # the tracks with a reader, by sid
         # The tracks, alive until the room is left: livekit's FFI drops a room's remote track
         # handles itself when it closes, and a track collected before that (the model left
         # first) would make it log "Attempted to drop unknown FFI handle".
         self.tracks: list[rtc.Track] = []
         self._stopped = False
+        self._stopping: list[asyncio.Task[None]] = []  # the end of the receive thread, awaited
         self._room = room
         room.on("track_subscribed", self._subscribed)
+
+    @property
+    def dropped(self) -> int:
+        """Converted frames dropped because the owner's loop was too busy to take them."""
+        return self._handoff.dropped
 
     def attach_subscribed(self) -> None:
         """Attaches to the model's tracks subscribed before the handler could see them."""
@@ -41,13 +70,17 @@ class ModelOutput:
                     self._subscribed(pub.track, pub, participant)  # type: ignore[arg-type]
 
     def stop(self) -> list[asyncio.Task[None]]:
-        """Cancels every reader and attaches no more; the caller awaits the returned tasks."""
+        """Stops every reader (each hands its FFI buffers back) and ends the receive thread;
+        delivers nothing more and attaches no more. The caller awaits the returned tasks, which
+        end once the thread has, within a bound. Idempotent: later calls return the same."""
         self._stopped = True
-        readers = list(self._readers.values())
-        for task in readers:
-            task.cancel()
-        self._readers.clear()
-        return readers
+        self._handoff.close()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.stop()  # from here, even if nobody awaits the end, the thread goes
+            name = f"{self._name}-stop"
+            self._stopping.append(self._loop.create_task(thread.wait_stopped(), name=name))
+        return list(self._stopping)
 
     def release(self) -> None:
         """Lets the tracks go: call once the room is left."""
@@ -58,20 +91,39 @@ class ModelOutput:
     ) -> None:
         if not participant.identity.startswith(INFERENCE_IDENTITY_PREFIX):
             return  # a client's camera is not the model's output
-        if track.kind != rtc.TrackKind.KIND_VIDEO or track.sid in self._readers or self._stopped:
+        if track.kind != rtc.TrackKind.KIND_VIDEO or track.sid in self._read_sids or self._stopped:
             return
         self.tracks.append(track)
-        self._readers[track.sid] = asyncio.get_running_loop().create_task(
-            self._read(track), name=self._name
-        )
+        self._read_sids.add(track.sid)
+        self._start_reader(track)
+
+    def _start_reader(self, track: rtc.Track) -> None:
+        if self._thread is None:
+            self._thread = ReceiveThread(self._name)
+        reader = self._thread.submit(self._read(track))
+        reader.add_done_callback(lambda done: self._reader_ended(track.sid, done))
 
     async def _read(self, track: rtc.Track) -> None:
-        stream = rtc.VideoStream(track, format=rtc.VideoBufferType.I420)
+        # On the receive thread.
+        async for frame in generated_frames(track, self._format):
+            self._handoff.put(frame)
+
+    def _reader_ended(self, sid: str, reader: concurrent.futures.Future[None]) -> None:
+        # On the receive thread: a reader that failed says so on the owner's loop, with its error.
+        if reader.cancelled() or reader.exception() is None:
+            return
         try:
-            async for event in stream:
-                self._on_frame(event)
-        finally:
-            await stream.aclose()
+            self._loop.call_soon_threadsafe(self._failed, sid, reader.exception())
+        except RuntimeError:  # the owner's loop is gone: say it here
+            self._failed(sid, reader.exception())
+
+    def _failed(self, sid: str, error: BaseException | None) -> None:
+        log.error(
+            "%s: reading the model's output track %s failed; its frames stop",
+            self._name,
+            sid,
+            exc_info=error,
+        )
 
 
-__all__ = ["ModelOutput"]
+__all__ = ["HANDOFF_DEPTH", "ModelOutput"]

@@ -36,7 +36,7 @@ from .fanout import FrameFanout
 from .media import NATIVE_GRACE, _room_options
 from .model_output import ModelOutput
 from .native_call import run_to_end
-from .rtc_frame import output_frame
+from .rtc_frame import GeneratedFrame
 
 if TYPE_CHECKING:
     from .session import Session
@@ -63,10 +63,9 @@ class Spectator:
     ) -> None:
         self.room_name = room_name
         self.session_id = session_id
-        self._format = output_format
         self._frames = FrameFanout(on_frame)
         self._room = rtc.Room()
-        self._output = ModelOutput(self._room, self._received, "warmrtc-watch")
+        self._output = ModelOutput(self._room, self._received, "warmrtc-watch", output_format)
         self.frames_received = 0
         self._closed = False
         self._joining: asyncio.Task[None] | None = None
@@ -94,12 +93,14 @@ class Spectator:
             raise ConnectionLostError(f"cannot join the session's media room: {e}") from None
         self._output.attach_subscribed()  # subscribed before the handler could see it
 
-    def _received(self, event: rtc.VideoFrameEvent) -> None:
+    def _received(self, frame: GeneratedFrame) -> None:
+        # Converted already, off the loop (see ModelOutput).
         self.frames_received += 1
-        self._frames.deliver(output_frame(event.frame, self._format))
+        self._frames.deliver(frame.array)
 
     def _disconnected(self, *_args: object) -> None:
         log.info("spectator of room %s: the room closed", self.room_name)
+        self._output.stop()  # the receive thread ends now; close() awaits it
         self._frames.end()
 
     async def close(self) -> None:
