@@ -12,6 +12,7 @@
 #include "convert.hpp"
 #include "ffi_request.hpp"
 #include "i420_buffer.hpp"
+#include "lock_handoff.hpp"
 #include "source_frame.hpp"
 #include "video_pipeline.hpp"
 
@@ -171,7 +172,7 @@ py::array from_i420(py::object frame, const std::string& fmt) {
   return result;
 }
 
-py::dict stats_dict(const GateStats& s) {
+py::dict stats_dict(const GateStats& s, uint64_t banded) {
   py::dict d;
   d["captured"] = s.captured;
   d["dropped_while_muted"] = s.dropped_while_muted;
@@ -179,6 +180,7 @@ py::dict stats_dict(const GateStats& s) {
   d["converted"] = s.converted;
   d["rejected"] = s.rejected;
   d["bytes_in"] = s.bytes_in;
+  d["banded"] = banded;
   return d;
 }
 
@@ -194,12 +196,13 @@ int64_t timestamp_of(py::handle timestamp_us) {
 class Pipeline {
  public:
   Pipeline(uint64_t source_handle, int width, int height, const std::string& fmt,
-           uintptr_t ffi_request, uintptr_t ffi_drop_handle, bool fused_packed, bool stamp_frames)
+           uintptr_t ffi_request, uintptr_t ffi_drop_handle, bool fused_packed, bool stamp_frames,
+           int threads)
       : pipeline_(source_handle, checked_side(width, "width"), checked_side(height, "height"),
                   parse_pixel_format(fmt),
                   FfiFunctions{reinterpret_cast<FfiRequestFn>(ffi_request),
                                reinterpret_cast<FfiDropHandleFn>(ffi_drop_handle)},
-                  fused_packed, stamp_frames) {
+                  fused_packed, stamp_frames, checked_threads(threads)) {
     if (ffi_request == 0 || ffi_drop_handle == 0) {
       throw py::value_error("livekit FFI function addresses are missing");
     }
@@ -213,6 +216,7 @@ class Pipeline {
       HeldArrays held;
       collect_frame(frame, held);
       const SourceFrame src = describe_frame(pipeline_.format(), held.views, held.count);
+      if (handoff_.keep_lock(pipeline_.brief(src))) return pipeline_.deliver(src, ts);
       py::gil_scoped_release release;
       return pipeline_.deliver(src, ts);
     } catch (...) {
@@ -224,13 +228,17 @@ class Pipeline {
   void mute() { pipeline_.gate().set_muted(true); }
   void unmute() { pipeline_.gate().set_muted(false); }
   bool muted() { return pipeline_.gate().muted(); }
-  void close() { pipeline_.gate().close(); }
+  void close() {
+    py::gil_scoped_release release;  // joining the workers may wait for a frame in flight
+    pipeline_.close();
+  }
   bool closed() { return pipeline_.gate().closed(); }
-  py::dict stats() { return stats_dict(pipeline_.gate().stats()); }
+  py::dict stats() { return stats_dict(pipeline_.gate().stats(), pipeline_.banded()); }
   int width() const { return pipeline_.width(); }
   int height() const { return pipeline_.height(); }
   std::string format() const { return pixel_format_name(pipeline_.format()); }
   bool stamp_frames() const { return pipeline_.stamps_frames(); }
+  int threads() const { return pipeline_.threads(); }
 
  private:
   static int checked_side(int side, const char* name) {
@@ -240,7 +248,12 @@ class Pipeline {
     }
     return side;
   }
+  static int checked_threads(int threads) {
+    if (threads < 1) throw py::value_error("threads must be >= 1, got " + std::to_string(threads));
+    return threads;
+  }
   VideoPipeline pipeline_;
+  LockHandoff handoff_;
 };
 
 py::bytes encode_capture_request_py(
@@ -321,9 +334,12 @@ ffi_drop_handle: addresses of livekit_ffi_request and livekit_ffi_drop_handle in
 loaded library; fused_packed: send RGBA-family/rgb24 frames of this size, with rows packed
 back to back, unconverted so livekit converts them in one pass; stamp_frames: every frame
 handed on carries LiveKit FrameMetadata: user_timestamp, the unix time in microseconds when
-capture() let it through the gate, and frame_id, a per-source counter from 1.
+capture() let it through the gate, and frame_id, a per-source counter from 1; threads: 1
+converts on the capturing thread; N > 1 starts N - 1 worker threads, owned by the pipeline
+and joined by _close_gate(), that convert big frames in row bands beside it (same bytes).
 
-Raises ValueError for a size out of range, an unknown fmt or a missing function address.
+Raises ValueError for a size out of range, an unknown fmt, threads < 1 or a missing function
+address.
 )doc";
 
 constexpr const char* kCaptureDoc =
@@ -365,10 +381,11 @@ PYBIND11_MODULE(_core, m) {
         py::arg("metadata") = py::none());
 
   py::class_<Pipeline>(m, "Pipeline", kPipelineDoc)
-      .def(py::init<uint64_t, int, int, const std::string&, uintptr_t, uintptr_t, bool, bool>(),
-           py::arg("source_handle"), py::arg("width"), py::arg("height"), py::arg("fmt"),
-           py::arg("ffi_request"), py::arg("ffi_drop_handle"), py::arg("fused_packed") = false,
-           py::arg("stamp_frames") = true, kPipelineInitDoc)
+      .def(
+          py::init<uint64_t, int, int, const std::string&, uintptr_t, uintptr_t, bool, bool, int>(),
+          py::arg("source_handle"), py::arg("width"), py::arg("height"), py::arg("fmt"),
+          py::arg("ffi_request"), py::arg("ffi_drop_handle"), py::arg("fused_packed") = false,
+          py::arg("stamp_frames") = true, py::arg("threads") = 1, kPipelineInitDoc)
       .def("capture", &Pipeline::capture, py::arg("frame"), py::arg("timestamp_us") = py::none(),
            kCaptureDoc)
       .def("mute", &Pipeline::mute,
@@ -376,7 +393,8 @@ PYBIND11_MODULE(_core, m) {
       .def("unmute", &Pipeline::unmute, "Lets later capture() calls through again. Idempotent.")
       .def_property_readonly("muted", &Pipeline::muted, "True while captures are dropped.")
       .def("_close_gate", &Pipeline::close,
-           "Closes the gate for good: later capture() calls return False. Idempotent.")
+           "Closes the gate for good: later capture() calls return False, and the worker "
+           "threads are joined. Idempotent.")
       .def_property_readonly("closed", &Pipeline::closed, "True after _close_gate().")
       .def_property_readonly("stats", &Pipeline::stats,
                              "A new dict of the gate's counters: captured, dropped_while_muted, "
@@ -385,5 +403,7 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("height", &Pipeline::height, "Height frames are sent at.")
       .def_property_readonly("fmt", &Pipeline::format, "The pixel format capture() takes.")
       .def_property_readonly("stamp_frames", &Pipeline::stamp_frames,
-                             "True when frames carry FrameMetadata (capture time, frame id).");
+                             "True when frames carry FrameMetadata (capture time, frame id).")
+      .def_property_readonly("threads", &Pipeline::threads,
+                             "Threads that share one frame's conversion (1: the capturing one).");
 }

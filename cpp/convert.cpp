@@ -9,6 +9,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "row_bands.hpp"
+
 namespace warmrtc {
 namespace {
 
@@ -117,10 +119,34 @@ void convert_same_size(const SourceFrame& f, const I420Planes& d) {
   }
 }
 
-// Scales `f` (bytes libyuv can read) into dst, through an unscaled I420 copy unless f is I420.
-void scale_to_i420(const SourceFrame& f, const I420Planes& dst) {
+// Converts a frame of dst's size, gathering strided or float32 planes first.
+void convert_whole(const SourceFrame& src, const I420Planes& dst) {
+  convert_same_size(packed_frame(src), dst);
+  fill_luma_padding(dst);
+}
+
+// convert_whole in row bands on `pool`'s threads when the frame is big enough to pay; the
+// output is byte for byte the same, since libyuv converts each pair of rows on its own.
+// Returns the number of bands it used (1: the calling thread converted the whole frame).
+int convert_banded(const SourceFrame& src, const I420Planes& dst, BandPool* pool) {
+  const int bands = pool ? band_count(src.width, src.height, pool->threads()) : 1;
+  const auto band = [&](int i) {
+    const RowRange rows = row_band(src.height, bands, i);
+    convert_whole(frame_rows(src, rows), planes_rows(dst, rows));
+  };
+  if (bands > 1 && pool->try_run(bands, band)) return bands;
+  convert_whole(src, dst);
+  return 1;
+}
+
+// Scales `src` into dst, through an unscaled I420 copy (converted in bands) unless src is
+// I420. The scaling itself runs on the calling thread.
+int scale_to_i420(const SourceFrame& src, const I420Planes& dst, BandPool* pool) {
+  int bands = 1;
+  SourceFrame f = src;
   I420Planes from;
-  if (f.format == PixelFormat::I420) {
+  if (src.format == PixelFormat::I420) {
+    f = packed_frame(src);
     from.y = const_cast<uint8_t*>(f.planes[0].data);
     from.u = const_cast<uint8_t*>(f.planes[1].data);
     from.v = const_cast<uint8_t*>(f.planes[2].data);
@@ -131,13 +157,15 @@ void scale_to_i420(const SourceFrame& f, const I420Planes& dst) {
     thread_local std::vector<uint8_t> unscaled;
     unscaled.resize(i420_size(f.width, f.height));
     from = i420_layout(unscaled.data(), f.width, f.height);
-    convert_same_size(f, from);
+    bands = convert_banded(src, from, pool);
   }
   const int rc =
       libyuv::I420Scale(from.y, from.stride_y, from.u, from.stride_u, from.v, from.stride_v,
                         f.width, f.height, dst.y, dst.stride_y, dst.u, dst.stride_u, dst.v,
                         dst.stride_v, dst.width, dst.height, libyuv::kFilterBilinear);
   if (rc != 0) throw std::invalid_argument("libyuv could not scale the frame");
+  fill_luma_padding(dst);
+  return bands;
 }
 
 }  // namespace
@@ -151,14 +179,9 @@ SourceFrame packed_frame(const SourceFrame& src) {
   return out;
 }
 
-void convert_to_i420(const SourceFrame& src, const I420Planes& dst) {
-  const SourceFrame f = packed_frame(src);
-  if (dst.width == f.width && dst.height == f.height) {
-    convert_same_size(f, dst);
-  } else {
-    scale_to_i420(f, dst);
-  }
-  fill_luma_padding(dst);
+int convert_to_i420(const SourceFrame& src, const I420Planes& dst, BandPool* pool) {
+  if (dst.width == src.width && dst.height == src.height) return convert_banded(src, dst, pool);
+  return scale_to_i420(src, dst, pool);
 }
 
 void convert_from_i420(const SourceFrame& src, PixelFormat format, uint8_t* dst, int dst_stride) {

@@ -18,7 +18,8 @@ inline uint64_t unix_time_us() {
       duration_cast<microseconds>(system_clock::now().time_since_epoch()).count());
 }
 
-class FrameStamper {
+// Aligned for the same reason as Gate: next_id_ is written on every stamped capture.
+class alignas(64) FrameStamper {
  public:
   explicit FrameStamper(bool enabled) : enabled_(enabled) {}
 

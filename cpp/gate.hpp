@@ -10,7 +10,9 @@ struct GateStats {
   uint64_t captured, dropped_while_muted, dropped_closed, converted, rejected, bytes_in;
 };
 
-class Gate {
+// Aligned to a cache line (and so a whole number of them in size): the counters are written
+// on every capture, and two sources fed from two threads must not write the same line.
+class alignas(64) Gate {
  public:
   enum class Verdict { Pass, Muted, Closed };
 

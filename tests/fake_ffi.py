@@ -65,12 +65,19 @@ class FakeFfi:
         self._drop = _DROP(lambda handle: True)
 
     def pipeline(
-        self, width: int, height: int, fmt: str, *, fused: bool = False, stamp: bool = True
+        self,
+        width: int,
+        height: int,
+        fmt: str,
+        *,
+        fused: bool = False,
+        stamp: bool = True,
+        threads: int = 1,
     ) -> _core.Pipeline:
         request = ctypes.cast(self._request, ctypes.c_void_p).value
         drop = ctypes.cast(self._drop, ctypes.c_void_p).value
         assert request and drop
-        return _core.Pipeline(1, width, height, fmt, request, drop, fused, stamp)
+        return _core.Pipeline(1, width, height, fmt, request, drop, fused, stamp, threads)
 
     def watch(self, *views: np.ndarray) -> None:
         """Declares the caller's planes: ranges starting inside them are bounds-checked."""

@@ -12,6 +12,7 @@ class PipelineStats(TypedDict):
     converted: int
     rejected: int
     bytes_in: int
+    banded: int
 
 def to_i420(
     frame: Any,
@@ -56,6 +57,7 @@ class Pipeline(metaclass=_Pybind11Type):
         ffi_drop_handle: int,
         fused_packed: bool = False,
         stamp_frames: bool = True,
+        threads: int = 1,
     ) -> None: ...
     def capture(self, frame: Any, timestamp_us: int | None = None) -> bool: ...
     def mute(self) -> None: ...
@@ -75,3 +77,6 @@ class Pipeline(metaclass=_Pybind11Type):
     def fmt(self) -> str: ...
     @property
     def stamp_frames(self) -> bool: ...
+    @property
+    def threads(self) -> int:
+        """Threads that share one frame's conversion (1: the capturing one)."""

@@ -44,6 +44,16 @@ class VideoSource(Pipeline):
     from it, which is how a session measures glass-to-glass latency (``session.latency``).
     It costs a clock read and 20 bytes of request; a muted capture does none of it.
 
+    ``threads`` (default 1) is how many threads convert one frame. With 1, each ``capture()``
+    converts on the thread that calls it, so several sources fed from several threads use as
+    many cores. With N > 1 the source starts N - 1 worker threads of its own, once, and a big
+    frame's conversion (about 256K pixels and up, e.g. 720p, 1080p, 4K) is split into row
+    bands that they convert beside the capturing thread, with the same bytes as one thread
+    would write; smaller frames and the FFI hand-off stay on the capturing thread. It is for
+    one huge stream on a machine with cores to spare. :meth:`close` joins the workers.
+    Captures from several threads into one such source are safe: while one frame uses the
+    workers, another converts on its own thread.
+
     Mute state lives in the native gate. ``mute()``/``unmute()`` flip it; while the source is
     in a session they go through the session's mute switch, which makes the published track
     follow, exactly like ``session.mute()``/``session.unmute()``: the two never disagree.
@@ -57,17 +67,31 @@ class VideoSource(Pipeline):
         fps: float = 30,
         *,
         stamp_frames: bool = True,
+        threads: int = 1,
         _fused: bool = False,
     ) -> None:
         if not fps > 0:
             raise ValueError(f"fps must be positive, got {fps!r}")
+        if isinstance(threads, bool) or not isinstance(threads, int):
+            raise TypeError(f"threads must be an int >= 1, got {threads!r}")
+        if threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads!r}")
         request, drop = _ffi_function_addresses()
         _exit.install()  # every session has a source: its rooms are closed before exit
         rtc_source = rtc.VideoSource(width, height) if 0 < width and 0 < height else None
         handle = rtc_source._ffi_handle.handle if rtc_source is not None else 0
         try:
             Pipeline.__init__(
-                self, handle, width, height, fmt, request, drop, _fused, bool(stamp_frames)
+                self,
+                handle,
+                width,
+                height,
+                fmt,
+                request,
+                drop,
+                _fused,
+                bool(stamp_frames),
+                threads,
             )
         except BaseException:
             if rtc_source is not None:
@@ -117,7 +141,8 @@ class VideoSource(Pipeline):
         return self._rtc_source
 
     def close(self) -> None:
-        """Stops the source: later ``capture()`` calls return False. Idempotent."""
+        """Stops the source: later ``capture()`` calls return False, and the worker threads
+        (``threads`` > 1) are joined. Idempotent."""
         if self.closed:
             return
         self._close_gate()
@@ -125,4 +150,5 @@ class VideoSource(Pipeline):
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "muted" if self.muted else "live"
-        return f"VideoSource({self.width}x{self.height}, fmt={self.fmt!r}, {state})"
+        threads = f", threads={self.threads}" if self.threads > 1 else ""
+        return f"VideoSource({self.width}x{self.height}, fmt={self.fmt!r}{threads}, {state})"
