@@ -75,10 +75,16 @@ class MediaLink:
     async def join(self, info: RoomInfo) -> None:
         """Joins the room (the caller bounds the time)."""
         try:
-            join = self._room.connect(info.livekit_url, info.token, _room_options())
-            await self._native(join, to_the_end=True)
+            await self._native(self._join_to_the_end(info), to_the_end=True)
         except rtc.ConnectError as e:
             raise ConnectionLostError(f"cannot join the media room: {e}") from None
+
+    async def _join_to_the_end(self, info: RoomInfo) -> None:
+        await self._room.connect(info.livekit_url, info.token, _room_options())
+        if self._closed:
+            # Given up while it ran (a timeout, or the loop is ending, when nothing else may
+            # get to run): leave here, so that no room outlives its session or its loop.
+            await self._room.disconnect()
 
     async def publish(self) -> None:
         """Publishes the source's track, muted first when the switch is muted."""

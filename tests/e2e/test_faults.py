@@ -86,7 +86,14 @@ def test_livekit_server_killed_mid_session_recovers_still_muted(
                 await wait_state(session, "connected", 60)
                 assert session.muted and source.muted
                 await asyncio.sleep(2)
-                report = (await sessions(http, emulator_url, API_KEY))[session.session_id]
+                # The model's worker joins the new room in the background: until it sees the
+                # client's track, the emulator does not know its mute state (None).
+                async with asyncio.timeout(20):
+                    while True:
+                        report = (await sessions(http, emulator_url, API_KEY))[session.session_id]
+                        if report["muted"] is not None:
+                            break
+                        await asyncio.sleep(0.2)
                 # Recovered either by LiveKit resuming the same session or by our re-join:
                 # either way the (re)published track is muted and nothing reached the model.
                 assert report["frames_received"] == 0 and report["muted"] is True, report
