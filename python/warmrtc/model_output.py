@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from livekit import rtc
 
+from . import trace
 from .models import INFERENCE_IDENTITY_PREFIX
 
 
@@ -61,14 +62,19 @@ class ModelOutput:
         if track.kind != rtc.TrackKind.KIND_VIDEO or track.sid in self._readers or self._stopped:
             return
         self.tracks.append(track)
+        trace.mark("client.output_subscribed", muted=_pub.muted)
         self._readers[track.sid] = asyncio.get_running_loop().create_task(
             self._read(track), name=self._name
         )
 
     async def _read(self, track: rtc.Track) -> None:
         stream = rtc.VideoStream(track, format=rtc.VideoBufferType.I420)
+        first = True
         try:
             async for event in stream:
+                if first:
+                    first = False
+                    trace.mark("client.output_frame")
                 self._on_frame(event)
         finally:
             await stream.aclose()
