@@ -88,9 +88,15 @@ class InferenceParticipant:
     async def join(self, url: str, token: str) -> None:
         room = self._room
         room.on("track_subscribed", self._subscribed)
+        # The client's mute state from its track's publication on: it is known (and reported)
+        # before the model subscribes, which a muted track may take a while to allow.
+        room.on("track_published", lambda pub, who: self._mute_changed(who, pub, pub.muted))
         room.on("track_muted", lambda who, pub: self._mute_changed(who, pub, True))
         room.on("track_unmuted", lambda who, pub: self._mute_changed(who, pub, False))
         await room.connect(url, token, rtc.RoomOptions(auto_subscribe=True))
+        for participant in room.remote_participants.values():  # published before we joined
+            for publication in participant.track_publications.values():
+                self._mute_changed(participant, publication, publication.muted)
         self._track = rtc.LocalVideoTrack.create_video_track("generated", self._source.rtc_source)
         self._track.mute()
         options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_CAMERA)
