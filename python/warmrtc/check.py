@@ -4,9 +4,11 @@ The steps, each timed, stop at the first that fails:
 
 1. ``control``: the control channel (websocket) is reachable;
 2. ``auth``: the key (and the model) are accepted: the service assigns a room;
-3. ``room``: the initial state is applied and the LiveKit room joined;
+3. ``room``: the LiveKit room is joined;
 4. ``publish``: the input track is published (muted);
-5. ``round_trip``: unmuted, a generated test pattern goes in and a generated frame comes back.
+5. ``initial_state``: the service acknowledged the initial state (sent right behind the join,
+   applied while the room is joined and the track published, acked after);
+6. ``round_trip``: unmuted, a generated test pattern goes in and a generated frame comes back.
 
 It runs the same code as :func:`warmrtc.connect`, so what passes here passes there.
 """
@@ -28,21 +30,23 @@ from .source import VideoSource
 if TYPE_CHECKING:
     from .errors import WarmrtcError
 
-STEPS = ("control", "auth", "room", "publish", "round_trip")
+STEPS = ("control", "auth", "room", "publish", "initial_state", "round_trip")
 DESCRIPTIONS = {
     "control": "control channel reachable",
     "auth": "key accepted (room assigned)",
     "room": "room joined",
     "publish": "track published",
+    "initial_state": "initial state acknowledged",
     "round_trip": "round trip through the model",
 }
-# The link's connect steps, as the check reports them.
+# The link's connect steps (warmrtc.link.STEP_NAMES, in the order connect runs them), as the
+# check reports them.
 _LINK_STEPS = {
     "control": "control",
     "room_info": "auth",
-    "initial_state": "room",
     "room_join": "room",
     "publish": "publish",
+    "initial_state": "initial_state",
 }
 
 
@@ -59,7 +63,7 @@ class CheckStep:
 
 @dataclass(frozen=True)
 class CheckReport:
-    """The steps that ran, in order; ``ok`` when all five passed."""
+    """The steps that ran, in order; ``ok`` when all six passed."""
 
     steps: tuple[CheckStep, ...]
     session_id: str | None = None
@@ -97,7 +101,7 @@ async def check(
 ) -> CheckReport:
     """Runs the connectivity check (see the module's doc); never raises for a failed step.
 
-    ``timeout`` bounds the connect (steps 1-4), ``frames_timeout`` the round trip. Bad
+    ``timeout`` bounds the connect (steps 1-5), ``frames_timeout`` the round trip. Bad
     arguments raise ValueError/TypeError, as they do for :func:`warmrtc.connect`.
     """
     config = SessionConfig.of(model, api_key=api_key, base_url=base_url, timeout=timeout)
@@ -115,31 +119,40 @@ async def check(
         source.close()
 
 
+def connect_steps(
+    link_steps: list[tuple[str, float]],
+    failed_step: str | None,
+    error: BaseException | None,
+) -> list[CheckStep]:
+    """The check's steps of a connect, from the link's (``ServiceLink.steps`` and
+    ``failed_step``; the failed one goes last): all passed, or up to the one that failed."""
+    done = link_steps[:-1] if error is not None else link_steps
+    merged: dict[str, float] = {}
+    for name, took in done:
+        merged[_LINK_STEPS[name]] = merged.get(_LINK_STEPS[name], 0.0) + took
+    if error is None:
+        return [CheckStep(name, True, merged.get(name, 0.0)) for name in STEPS[:-1]]
+    failed = _LINK_STEPS.get(failed_step or "control", "control")
+    failed_took = link_steps[-1][1] if link_steps else 0.0
+    if isinstance(error, AuthenticationError | ModelError) and failed == "control":
+        # Refused at the handshake: the channel was reachable, the key or model was not.
+        merged["control"], failed_took, failed = failed_took, 0.0, "auth"
+    failed_took += merged.pop(failed, 0.0)
+    steps = [CheckStep(name, True, merged.get(name, 0.0)) for name in STEPS[: STEPS.index(failed)]]
+    steps.append(CheckStep(failed, False, failed_took, _describe(error)))
+    return steps
+
+
 async def _run(session: Session, source: VideoSource, frames_timeout: float) -> CheckReport:
-    steps: list[CheckStep] = []
     error: WarmrtcError | BaseException | None = None
     try:
         await session._life.connect()
     except Exception as e:  # reported as the step that failed
         error = e
     link = session._link
-    done = link.steps[:-1] if error is not None else link.steps
-    merged: dict[str, float] = {}
-    for name, took in done:
-        merged[_LINK_STEPS[name]] = merged.get(_LINK_STEPS[name], 0.0) + took
+    steps = connect_steps(link.steps, link.failed_step, error)
     if error is not None:
-        failed = _LINK_STEPS.get(link.failed_step or "control", "control")
-        failed_took = link.steps[-1][1] if link.steps else 0.0
-        if isinstance(error, AuthenticationError | ModelError) and failed == "control":
-            # Refused at the handshake: the channel was reachable, the key or model was not.
-            merged["control"], failed_took, failed = failed_took, 0.0, "auth"
-        failed_took += merged.pop(failed, 0.0)  # "room" is two link steps
-        for name in STEPS[: STEPS.index(failed)]:
-            steps.append(CheckStep(name, True, merged.get(name, 0.0)))
-        steps.append(CheckStep(failed, False, failed_took, _describe(error)))
         return CheckReport(tuple(steps), session.session_id)
-    for name in STEPS[:4]:
-        steps.append(CheckStep(name, True, merged.get(name, 0.0)))
     # The round trip: live, a moving test pattern in, a generated frame out.
     got = asyncio.Event()
     frames = session._frames.stream()
@@ -226,7 +239,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument("--model", default="lucy-2.6")
     p.add_argument("--base-url", help="the service's address (default: the public endpoint)")
-    p.add_argument("--timeout", type=float, default=30, help="seconds for steps 1-4")
+    p.add_argument("--timeout", type=float, default=30, help="seconds for steps 1-5")
     p.add_argument("--frames-timeout", type=float, default=15, help="seconds for the round trip")
     argv = sys.argv[1:] if argv is None else argv
     args = p.parse_args(argv)

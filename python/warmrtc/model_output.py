@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 from livekit import rtc
 
+from . import trace
 from .ffi_video_stream import generated_frames
 from .handoff import Handoff
 from .models import INFERENCE_IDENTITY_PREFIX
@@ -94,6 +95,7 @@ class ModelOutput:
         if track.kind != rtc.TrackKind.KIND_VIDEO or track.sid in self._read_sids or self._stopped:
             return
         self.tracks.append(track)
+        trace.mark("client.output_subscribed", muted=_pub.muted)
         self._read_sids.add(track.sid)
         self._start_reader(track)
 
@@ -105,7 +107,11 @@ class ModelOutput:
 
     async def _read(self, track: rtc.Track) -> None:
         # On the receive thread.
+        first = True
         async for frame in generated_frames(track, self._format):
+            if first:
+                first = False
+                trace.mark("client.output_frame")
             self._handoff.put(frame)
 
     def _reader_ended(self, sid: str, reader: concurrent.futures.Future[None]) -> None:

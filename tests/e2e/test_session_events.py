@@ -228,7 +228,14 @@ def test_the_check_passes_on_the_local_stack_and_names_a_refused_key(emulator_ur
     report = warmrtc.check_blocking(api_key=API_KEY, base_url=emulator_url)
     print(f"\n{report}")
     assert report.ok, str(report)
-    assert [s.name for s in report.steps] == ["control", "auth", "room", "publish", "round_trip"]
+    assert [s.name for s in report.steps] == [
+        "control",
+        "auth",
+        "room",
+        "publish",
+        "initial_state",
+        "round_trip",
+    ]
     bad = warmrtc.check_blocking(api_key="wrong-key", base_url=emulator_url)
     assert not bad.ok and bad.failed is not None and bad.failed.name == "auth"
     assert "AuthenticationError" in bad.failed.detail

@@ -3,8 +3,9 @@
 It joins the session's room as ``inference-server-<id>``, subscribes to the client's video,
 and publishes the colour negative of each frame (Y, U and V inverted: deterministic and visible,
 so a test can tell generated frames from echoed ones) at the model's resolution and frame rate.
-Its output track is published muted and unmuted with the first generated frame, so the client
-sees no keepalive frames before generation starts.
+Its output track is published muted, and unmuted once livekit's keepalive has ended, before
+generation starts: the client sees no keepalive frame, and the first generated frame goes out
+as a keyframe the server forwards at once (see ``_open_output``).
 
 Frame timing, as Decart's service does it for clients that announce it: the capture stamp of
 each input frame (LiveKit frame metadata ``user_timestamp``, unix epoch microseconds) goes out
@@ -19,12 +20,15 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import numpy as np
 from livekit import rtc
 
+from .. import trace
 from .._core import i420_shape, to_i420
+from ..media import black_i420, frames_sent
 from ..models import RealtimeModel
 from ..rtc_frame import i420_planes
 from ..source import VideoSource
@@ -32,6 +36,7 @@ from ..source import VideoSource
 log = logging.getLogger("warmrtc.emulator")
 
 JOIN_GRACE = 10.0  # seconds leave() waits for a join still under way
+OPEN_SETTLE = 3.0  # seconds each step of opening the output waits for a frame to go out
 
 
 class InferenceParticipant:
@@ -67,6 +72,7 @@ class InferenceParticipant:
         self._remote_tracks: list[rtc.Track] = []
         self._last_output = 0.0
         self._generating = False
+        self._output_live = False
         self._held = hold  # until release(): the initial state has not applied yet
         self._joining: asyncio.Task[None] | None = None
 
@@ -82,9 +88,15 @@ class InferenceParticipant:
     async def join(self, url: str, token: str) -> None:
         room = self._room
         room.on("track_subscribed", self._subscribed)
-        room.on("track_muted", lambda _p, pub: self._mute_changed(pub, True))
-        room.on("track_unmuted", lambda _p, pub: self._mute_changed(pub, False))
+        # The client's mute state from its track's publication on: it is known (and reported)
+        # before the model subscribes, which a muted track may take a while to allow.
+        room.on("track_published", lambda pub, who: self._mute_changed(who, pub, pub.muted))
+        room.on("track_muted", lambda who, pub: self._mute_changed(who, pub, True))
+        room.on("track_unmuted", lambda who, pub: self._mute_changed(who, pub, False))
         await room.connect(url, token, rtc.RoomOptions(auto_subscribe=True))
+        for participant in room.remote_participants.values():  # published before we joined
+            for publication in participant.track_publications.values():
+                self._mute_changed(participant, publication, publication.muted)
         self._track = rtc.LocalVideoTrack.create_video_track("generated", self._source.rtc_source)
         self._track.mute()
         options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_CAMERA)
@@ -97,10 +109,71 @@ class InferenceParticipant:
         if self._echo_stamps:
             options.frame_metadata_features.append(rtc.FrameMetadataFeature.FMF_USER_TIMESTAMP)
         await room.local_participant.publish_track(self._track, options)
+        self._spawn(self._open_output(self._track))
 
-    def _mute_changed(self, publication: rtc.TrackPublication, muted: bool) -> None:
-        if publication.kind == rtc.TrackKind.KIND_VIDEO:
+    async def _open_output(self, track: rtc.LocalVideoTrack) -> None:
+        """Unmutes the output track ahead of generation, with nothing to send.
+
+        Published muted, the track sends livekit's keepalive (black frames, dropped by the
+        server) until the server has registered it; one black frame of our own ends the
+        keepalive, and then the track is unmuted while nothing flows. The server, waiting for a
+        keyframe to forward from, keeps asking the encoder for one (a PLI about every second),
+        so the first generated frame is encoded as a keyframe and forwarded at once. Unmuted
+        only when generation started, the server dropped the first generated frames and asked
+        for a keyframe then, and its keyframe-request throttle (a second) could hold that back:
+        that was the tail of a warm start, up to ~300 ms after the model's first frame.
+        """
+        try:
+            await self._frame_out(
+                track, 0, 0.05
+            )  # the server registers a track at its first packet
+            if self._output_live or self._source.closed:
+                return  # generation started first: _publish unmuted it
+            m = self._model
+            black = black_i420(m.width, m.height)
+            sent = frames_sent(await track.get_stats())
+            self._source.rtc_source.capture_frame(
+                rtc.VideoFrame(m.width, m.height, rtc.VideoBufferType.I420, black)
+            )
+            await self._frame_out(track, sent, 0.02)  # muted: the server drops it
+        except Exception as e:  # a track torn down under get_stats: the room is being left
+            log.debug("the output track was not opened ahead: %r", e)
+            return
+        if not self._output_live and not self._source.closed:
+            self._output_live = True
+            track.unmute()
+            trace.mark("model.output_opened")
+
+    async def _frame_out(self, track: rtc.LocalVideoTrack, sent: int, poll: float) -> None:
+        """Waits (bounded) until the track has sent more than ``sent`` frames."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + OPEN_SETTLE
+        while frames_sent(await track.get_stats()) <= sent and loop.time() < deadline:
+            await asyncio.sleep(poll)
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _mute_changed(
+        self, participant: rtc.Participant, publication: rtc.TrackPublication, muted: bool
+    ) -> None:
+        # The room reports the model's own output track too: only the client's counts.
+        if (
+            isinstance(participant, rtc.RemoteParticipant)
+            and publication.kind == rtc.TrackKind.KIND_VIDEO
+        ):
+            trace.mark("model.input_muted" if muted else "model.input_unmuted")
+            if not muted and trace.enabled():
+                self._trace_stats(publication)
             self._on_muted(muted)
+
+    def _trace_stats(self, publication: rtc.TrackPublication) -> None:
+        # Tracing only: how the input and the output tracks' counters move after going live.
+        for watched, prefix in ((publication.track, "model.in"), (self._track, "model.out")):
+            if watched is not None:
+                self._spawn(trace.watch_stats(watched.get_stats, prefix))
 
     def _subscribed(
         self,
@@ -112,15 +185,17 @@ class InferenceParticipant:
         if track.kind != rtc.TrackKind.KIND_VIDEO:
             return
         self._on_muted(publication.muted)
-        task = asyncio.get_running_loop().create_task(self._generate(track))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._generate(track))
 
     async def _generate(self, track: rtc.Track) -> None:
         stream = rtc.VideoStream(track, format=rtc.VideoBufferType.I420)
         min_interval = 1.0 / self._model.fps
+        traced = False
         try:
             async for event in stream:
+                if not traced:
+                    traced = True
+                    trace.mark("model.input_frame", held=self._held)
                 if self._held:
                     continue  # dropped before the model: not generated from, not billed
                 self._on_frame()
@@ -151,16 +226,22 @@ class InferenceParticipant:
     def _publish(self, out: np.ndarray, stamp: int | None) -> None:
         if self._source.closed:
             return
-        if not self._generating and self._track is not None:
-            self._generating = True
+        first = not self._generating
+        self._generating = True
+        if not self._output_live and self._track is not None:
+            self._output_live = True
+            trace.mark("model.output_unmute")
             self._track.unmute()
         if stamp is None or not self._echo_stamps:
             self._source.capture(out)
-            return
-        m = self._model
-        frame = rtc.VideoFrame(m.width, m.height, rtc.VideoBufferType.I420, out.data.cast("B"))
-        metadata = rtc.FrameMetadata(user_timestamp=stamp)
-        self._source.rtc_source.capture_frame(frame, metadata=metadata)
+        else:
+            m = self._model
+            data = out.data.cast("B")
+            frame = rtc.VideoFrame(m.width, m.height, rtc.VideoBufferType.I420, data)
+            metadata = rtc.FrameMetadata(user_timestamp=stamp)
+            self._source.rtc_source.capture_frame(frame, metadata=metadata)
+        if first:
+            trace.mark("model.output_captured")
 
     async def leave(self) -> None:
         if self._joining is not None and not self._joining.done():

@@ -1,0 +1,55 @@
+"""warmrtc check's steps follow connect's order: room, publish, then the initial state's ack."""
+
+from __future__ import annotations
+
+from warmrtc.check import STEPS, connect_steps
+from warmrtc.errors import AuthenticationError, ConnectTimeoutError, ProtocolError
+from warmrtc.link import STEP_NAMES
+
+LINK = [
+    ("control", 0.01),
+    ("room_info", 0.02),
+    ("room_join", 0.10),
+    ("publish", 0.05),
+    ("initial_state", 0.30),
+]
+
+
+def test_every_link_step_has_a_check_step_in_connect_order() -> None:
+    assert list(STEP_NAMES) == [name for name, _ in LINK]
+    assert STEPS == ("control", "auth", "room", "publish", "initial_state", "round_trip")
+    steps = connect_steps(LINK, None, None)
+    assert [(s.name, s.ok, s.seconds) for s in steps] == [
+        ("control", True, 0.01),
+        ("auth", True, 0.02),
+        ("room", True, 0.10),
+        ("publish", True, 0.05),
+        ("initial_state", True, 0.30),
+    ]
+
+
+def test_a_refused_initial_state_fails_its_own_step_after_publish() -> None:
+    error = ProtocolError("the service refused the prompt: too long")
+    steps = connect_steps(LINK, "initial_state", error)
+    assert [(s.name, s.ok) for s in steps] == [
+        ("control", True),
+        ("auth", True),
+        ("room", True),
+        ("publish", True),
+        ("initial_state", False),
+    ]
+    assert steps[-1].seconds == 0.30 and "too long" in steps[-1].detail
+
+
+def test_a_room_join_timeout_is_the_room_step() -> None:
+    steps = connect_steps(LINK[:3], "room_join", ConnectTimeoutError("the media room join"))
+    assert [(s.name, s.ok) for s in steps] == [("control", True), ("auth", True), ("room", False)]
+    assert steps[-1].seconds == 0.10
+
+
+def test_a_refused_key_at_the_handshake_is_the_auth_step() -> None:
+    steps = connect_steps([("control", 0.04)], "control", AuthenticationError("Invalid API key"))
+    assert [(s.name, s.ok, s.seconds) for s in steps] == [
+        ("control", True, 0.04),
+        ("auth", False, 0.0),
+    ]
