@@ -211,6 +211,7 @@ class Pipeline {
   bool capture(py::handle frame, py::handle timestamp_us) {
     Gate& gate = pipeline_.gate();
     if (gate.enter() != Gate::Verdict::Pass) return false;  // muted: no work at all
+    const Gate::Passage passage(gate);                      // close() waits for it
     try {
       const int64_t ts = timestamp_of(timestamp_us);
       HeldArrays held;

@@ -16,19 +16,37 @@ class alignas(64) Gate {
  public:
   enum class Verdict { Pass, Muted, Closed };
 
-  // Counts the call and says whether the frame may go on. Lock-free; any thread.
+  // Counts the call and says whether the frame may go on; a Pass is in flight until leave()
+  // (hold a Passage). Lock-free; any thread. In flight is counted before closed is read, and
+  // close() sets closed before it waits: no capture gets past a closing gate unseen.
   Verdict enter() {
     captured_.fetch_add(1, std::memory_order_relaxed);
-    if (closed_.load(std::memory_order_acquire)) {
+    in_flight_.fetch_add(1, std::memory_order_seq_cst);
+    if (closed_.load(std::memory_order_seq_cst)) {
+      leave();
       dropped_closed_.fetch_add(1, std::memory_order_relaxed);
       return Verdict::Closed;
     }
     if (muted_.load(std::memory_order_acquire)) {
+      leave();
       dropped_while_muted_.fetch_add(1, std::memory_order_relaxed);
       return Verdict::Muted;
     }
     return Verdict::Pass;
   }
+  void leave() { in_flight_.fetch_sub(1, std::memory_order_release); }
+
+  // A capture let through, until it is done with the source (scope).
+  class Passage {
+   public:
+    explicit Passage(Gate& gate) : gate_(gate) {}
+    ~Passage() { gate_.leave(); }
+    Passage(const Passage&) = delete;
+    Passage& operator=(const Passage&) = delete;
+
+   private:
+    Gate& gate_;
+  };
   void delivered(uint64_t bytes) {
     converted_.fetch_add(1, std::memory_order_relaxed);
     bytes_in_.fetch_add(bytes, std::memory_order_relaxed);
@@ -37,8 +55,10 @@ class alignas(64) Gate {
 
   void set_muted(bool muted) { muted_.store(muted, std::memory_order_release); }
   bool muted() const { return muted_.load(std::memory_order_acquire); }
-  void close() { closed_.store(true, std::memory_order_release); }
+  void close() { closed_.store(true, std::memory_order_seq_cst); }
   bool closed() const { return closed_.load(std::memory_order_acquire); }
+  // No capture between enter() and leave(): after close(), none will be again.
+  bool idle() const { return in_flight_.load(std::memory_order_acquire) == 0; }
 
   GateStats stats() const {
     return {captured_.load(),       dropped_while_muted_.load(),
@@ -49,6 +69,7 @@ class alignas(64) Gate {
  private:
   std::atomic<bool> muted_{false};
   std::atomic<bool> closed_{false};
+  std::atomic<int64_t> in_flight_{0};
   std::atomic<uint64_t> captured_{0}, dropped_while_muted_{0}, dropped_closed_{0}, converted_{0},
       rejected_{0}, bytes_in_{0};
 };

@@ -1,8 +1,10 @@
 #include "video_pipeline.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "convert.hpp"
@@ -33,6 +35,8 @@ int64_t ffi_block_bytes(int64_t stride, int rows) { return stride * rows; }
 // machine: above this size two threads letting go of Python's lock always beat one thread
 // (1.1x at 640x360 i420, 1.8x at 640x360 bgr24); below it, letting go could fall to 0.6x.
 constexpr size_t kBriefDeliveryBytes = 512 * 1024;
+// How long close() waits for captures already past the gate.
+constexpr std::chrono::seconds kCloseWait{5};
 
 bool fits_u32(int64_t bytes) { return bytes >= 0 && bytes <= UINT32_MAX; }
 
@@ -72,6 +76,13 @@ VideoPipeline::VideoPipeline(uint64_t source_handle, int width, int height, Pixe
 
 void VideoPipeline::close() {
   gate_.close();
+  // Captures already past the gate finish first: the caller lets the FFI source go next, and
+  // a frame sent to it after that is refused ("handle not found"). Bounded, should the FFI
+  // hang; a capture takes milliseconds.
+  const auto deadline = std::chrono::steady_clock::now() + kCloseWait;
+  while (!gate_.idle() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
   if (pool_) pool_->close();
 }
 

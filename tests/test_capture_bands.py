@@ -306,6 +306,9 @@ def test_closing_while_threads_capture_ends_them() -> None:
             assert src.capture(frame) is True
         src.close()
 
-    run_threads([feed, feed, close])
+    run_threads([feed, feed, close])  # every feed ended: a capture after close() says False
     stats = src.stats
-    assert stats["dropped_closed"] >= 2 and stats["rejected"] == 0
+    # A capture already past the gate when close() came ends False without counting as
+    # dropped_closed, so that count may be 0-2; none is rejected, none converted twice.
+    assert stats["rejected"] == 0
+    assert stats["converted"] + stats["dropped_closed"] <= stats["captured"]

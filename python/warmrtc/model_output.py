@@ -95,7 +95,7 @@ class ModelOutput:
         if track.kind != rtc.TrackKind.KIND_VIDEO or track.sid in self._read_sids or self._stopped:
             return
         self.tracks.append(track)
-        trace.mark("client.output_subscribed", muted=_pub.muted)
+        trace.mark("client.output_subscribed", muted=getattr(_pub, "muted", None))
         self._read_sids.add(track.sid)
         self._start_reader(track)
 
