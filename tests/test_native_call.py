@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from warmrtc.native_call import run_to_end
+from warmrtc.native_call import outcome, run_to_end
 
 
 def test_an_ending_loop_waits_for_the_call_to_finish() -> None:
@@ -29,7 +29,7 @@ def test_a_cancelled_caller_gives_up_but_the_call_goes_on() -> None:
 
     async def main() -> tuple[bool, str, bool]:
         task = run_to_end(call())
-        waiter = asyncio.ensure_future(asyncio.shield(task))
+        waiter = asyncio.ensure_future(outcome(task))
         await asyncio.sleep(0.01)
         refused = task.cancel()
         waiter.cancel()
@@ -38,7 +38,7 @@ def test_a_cancelled_caller_gives_up_but_the_call_goes_on() -> None:
             await waiter
         except asyncio.CancelledError:
             caller_cancelled = True
-        return refused, await task, caller_cancelled
+        return refused, await outcome(task), caller_cancelled
 
     refused, result, caller_cancelled = asyncio.run(main())
     assert refused is False and result == "done" and caller_cancelled
@@ -49,7 +49,7 @@ def test_an_error_in_the_call_reaches_whoever_awaits_it() -> None:
         raise ValueError("native refusal")
 
     async def main() -> None:
-        await asyncio.shield(run_to_end(call()))
+        await outcome(run_to_end(call()))
 
     try:
         asyncio.run(main())
@@ -57,3 +57,19 @@ def test_an_error_in_the_call_reaches_whoever_awaits_it() -> None:
         assert str(e) == "native refusal"
     else:
         raise AssertionError("the error was lost")
+
+
+def test_a_failed_call_nobody_awaits_is_not_reported_at_loop_end() -> None:
+    reported: list[object] = []
+
+    async def call() -> None:
+        await asyncio.sleep(0.05)
+        raise ConnectionError("the room refused")
+
+    async def main() -> None:
+        asyncio.get_running_loop().set_exception_handler(lambda _l, ctx: reported.append(ctx))
+        run_to_end(call())
+        await asyncio.sleep(0.01)  # the loop ends with the call in flight; it then fails
+
+    asyncio.run(main())
+    assert reported == []

@@ -22,7 +22,7 @@ from .latency import LatencyWindow
 from .model_output import ModelOutput
 from .models import RealtimeModel
 from .mute import MuteSwitch
-from .native_call import run_to_end
+from .native_call import outcome, run_to_end
 from .rtc_frame import GeneratedFrame
 from .signaling import RoomInfo
 from .source import VideoSource
@@ -206,7 +206,12 @@ class MediaLink:
         bounded by the timeout, and teardown waits for it before leaving the room. A join runs
         ``to_the_end`` even when its loop is ending: livekit kills the process some seconds
         after a join whose caller vanished (see :mod:`.native_call`)."""
-        task = run_to_end(call) if to_the_end else asyncio.ensure_future(call)
+        if to_the_end:
+            settling = run_to_end(call)
+            self._in_flight.add(settling)
+            settling.add_done_callback(self._in_flight.discard)
+            return await outcome(settling)  # type: ignore[no-any-return]
+        task = asyncio.ensure_future(call)
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
         task.add_done_callback(_retrieve)

@@ -7,7 +7,8 @@ and about 16 s later livekit's FFI declares a panic and terminates the whole pro
 to itself). A cancelled caller is one thing (shield it); an event loop that ends with the call in
 flight is another: ``asyncio.run()`` cancels every task left, shielded ones too. So the call
 runs in a task that cancel() does not stop; ``asyncio.run()`` then waits for it to finish (livekit
-bounds its own join), and the caller's clean-up leaves the room afterwards.
+bounds its own join), and the caller's clean-up leaves the room afterwards. The task ends with
+the call's value or error as a pair, never with an exception: nobody may be awaiting it.
 """
 
 from __future__ import annotations
@@ -27,10 +28,30 @@ class _RunsToEnd(asyncio.Task):  # type: ignore[type-arg]
         return False
 
 
-def run_to_end(call: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+async def _settled(call: Coroutine[Any, Any, T]) -> tuple[T | None, BaseException | None]:
+    # The call's error is carried as a value: a task that ends with an exception nobody awaits
+    # any more is reported as unhandled when its loop ends.
+    try:
+        return await call, None
+    except Exception as e:
+        return None, e
+
+
+Settling = asyncio.Task[tuple[Any, BaseException | None]]
+
+
+def run_to_end(call: Coroutine[Any, Any, T]) -> Settling:
     """``call`` as a task that runs to its end even when cancelled or when its loop is ending.
-    Await it through ``asyncio.shield`` to stay cancellable yourself."""
-    return _RunsToEnd(call, loop=asyncio.get_running_loop())
+    Await its result with :func:`outcome` (which stays cancellable itself)."""
+    return _RunsToEnd(_settled(call), loop=asyncio.get_running_loop())
 
 
-__all__ = ["run_to_end"]
+async def outcome(task: Settling) -> Any:
+    """The call's value, or its error raised; cancelling this leaves the call running."""
+    value, error = await asyncio.shield(task)
+    if error is not None:
+        raise error
+    return value
+
+
+__all__ = ["Settling", "outcome", "run_to_end"]

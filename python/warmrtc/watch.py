@@ -35,7 +35,7 @@ from .errors import (
 from .fanout import FrameFanout
 from .media import NATIVE_GRACE, _room_options
 from .model_output import ModelOutput
-from .native_call import run_to_end
+from .native_call import Settling, outcome, run_to_end
 from .rtc_frame import GeneratedFrame
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ class Spectator:
         self._output = ModelOutput(self._room, self._received, "warmrtc-watch", output_format)
         self.frames_received = 0
         self._closed = False
-        self._joining: asyncio.Task[None] | None = None
+        self._joining: Settling | None = None
         self._room.on("disconnected", self._disconnected)
 
     @property
@@ -88,7 +88,7 @@ class Spectator:
             # Cancelled half-way, a join is finished natively and then kills the process
             # (see .native_call): it runs to its end, and close() leaves the room after it.
             self._joining = run_to_end(self._room.connect(livekit_url, token, _room_options()))
-            await asyncio.shield(self._joining)
+            await outcome(self._joining)
         except rtc.ConnectError as e:
             raise ConnectionLostError(f"cannot join the session's media room: {e}") from None
         self._output.attach_subscribed()  # subscribed before the handler could see it

@@ -34,6 +34,11 @@ async def measure(
                     frames += 1
 
             counter = asyncio.create_task(count())
+            # From the first generated frame on: the model's worker joins in the background,
+            # and on a loaded machine that can take seconds.
+            async with asyncio.timeout(20):
+                while frames == 0:
+                    await asyncio.sleep(0.05)
             await asyncio.sleep(MEASURE_SECONDS)
             counter.cancel()
             latency = s.latency
