@@ -1,6 +1,6 @@
-"""The emulator's RSS returns near its baseline after 50 sessions have come and gone: once it
-reports no session and its RSS has settled (livekit's native teardown of the rooms goes on
-for 20-40 s after they were left; see warmrtc.emulator.memory)."""
+"""The emulator's RSS (summed over its process tree: the emulator, its fork server and the
+models' workers) returns near its baseline after 50 sessions have come and gone: once it
+reports no session and its RSS has settled (each session's worker exits with it)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from conftest import API_KEY, Emulator
 BENCHMARK = Path(__file__).parents[2] / "benchmarks" / "emulator_memory.py"
 
 
-# Not met reliably yet: settled RSS measured +85 to +111 MiB over the 76 MiB baseline (target
-# <= 100 MB); what remains is livekit's native threads' malloc arenas. It runs in every suite
-# and reports its figures; it stops being expected to fail once the target holds.
-@pytest.mark.xfail(strict=False, reason="settled RSS +85 to +111 MiB over baseline; target 100")
+# Met with each model in a worker process of its own: +1 MiB after 50 sessions on a machine
+# running this suite alone. Two suites at once on 2 cores made sessions time out connecting, and
+# the test then fails for that: it stays non-strict until CI shows it holds under CI's load.
+@pytest.mark.xfail(strict=False, reason="sessions can time out connecting under double load")
 def test_rss_returns_near_baseline_after_50_sessions() -> None:
     spec = importlib.util.spec_from_file_location("emulator_memory", BENCHMARK)
     assert spec is not None and spec.loader is not None
