@@ -11,10 +11,11 @@ threads) lives in a worker process that ends with the session, so that:
 
 Workers are forked from a server process that has the emulator's modules imported but has not
 started livekit's runtime (``multiprocessing``'s forkserver, preloaded), so a worker is ready in
-milliseconds. The emulator talks to a worker over a pipe: it sends ``join`` and ``leave``; the
-worker sends ``joined`` or ``failed``, then one ``frame`` per input frame (the meter counts
-them) and ``muted`` changes. A worker whose pipe closes (the emulator is gone) leaves its room
-and exits.
+milliseconds (where there is no forkserver, on Windows, workers are spawned: slower, the same
+otherwise). The emulator talks to a worker over a pipe: it sends ``join``, ``release`` (the
+initial state applied) and ``leave``; the worker sends ``joined`` or ``failed``, one ``frame``
+per input frame (the meter counts them), ``muted`` changes, and ``left``. A worker whose pipe
+closes (the emulator is gone) leaves its room and exits.
 """
 
 from __future__ import annotations
@@ -35,15 +36,17 @@ log = logging.getLogger("warmrtc.emulator")
 JOIN_TIMEOUT = 30.0  # the room join, as the client's connect bounds its own
 LEAVE_TIMEOUT = 15.0  # leaving the room, then exiting; a worker that takes longer is killed
 _PRELOAD = ["warmrtc.emulator.inference", "warmrtc.emulator.worker"]
-_context = multiprocessing.get_context("forkserver")
+_FORKSERVER = "forkserver" in multiprocessing.get_all_start_methods()
+_context: Any = multiprocessing.get_context("forkserver" if _FORKSERVER else "spawn")
 _reapers: set[asyncio.Task[None]] = set()  # workers that left, until they have exited
 
 
 def start_workers() -> None:
     """Starts the server that forks workers, with the emulator's modules imported, so that the
     first session does not wait for those imports (about a second). Idempotent."""
-    _context.set_forkserver_preload(_PRELOAD)
-    forkserver.ensure_running()
+    if _FORKSERVER:
+        _context.set_forkserver_preload(_PRELOAD)
+        forkserver.ensure_running()
 
 
 class InferenceWorker:
