@@ -69,3 +69,21 @@ def test_the_command_line_reports_errors_without_a_traceback(no_server: Path) ->
 def test_run_needs_a_command() -> None:
     with pytest.raises(stack.StackError, match="give a command"):
         stack.run([])
+
+
+def test_the_open_files_limit_is_raised_towards_the_hard_one() -> None:
+    import resource
+
+    from warmrtc.stack import raise_open_files_limit
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+        raise_open_files_limit(4096)
+        raised, kept = resource.getrlimit(resource.RLIMIT_NOFILE)
+        assert kept == hard
+        assert raised == (4096 if hard == resource.RLIM_INFINITY else min(4096, hard))
+        raise_open_files_limit(512)  # never lowered
+        assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == raised
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

@@ -32,7 +32,11 @@ class ReceiveThread:
         self._lock = threading.Lock()
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
+        try:
+            self._thread.start()
+        except BaseException:  # no thread to be had (a process limit): the loop goes too
+            self._loop.close()
+            raise
 
     @property
     def alive(self) -> bool:

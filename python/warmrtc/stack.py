@@ -37,6 +37,7 @@ MODULE = "github.com/livekit/livekit-server/cmd/server"
 HOST, PEER, PORT = "10.77.0.1", "10.77.0.2", 7880
 API_KEY = "devkey"
 READY_TIMEOUT = 30.0  # seconds for the server to accept connections
+OPEN_FILES = 65536  # the soft limit on open files commands in the stack get, at most the hard one
 BUILD_TIMEOUT = 1800.0  # seconds for `go install` at the most
 
 
@@ -246,6 +247,7 @@ def _inside(server: str, command: list[str]) -> int:
             file=sys.stderr,
             flush=True,
         )
+        raise_open_files_limit()
         try:
             child = subprocess.Popen(command, env=env)
         except OSError as e:
@@ -254,6 +256,21 @@ def _inside(server: str, command: list[str]) -> int:
     finally:
         _stop_servers(run_dir, proc)
         shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def raise_open_files_limit(wanted: int = OPEN_FILES) -> None:
+    """Raises this process's soft limit on open files towards ``wanted`` (never above the hard
+    limit; children inherit it). A session holds a few dozen descriptors (sockets, its receive
+    thread's loop, livekit's own): 50 of them in one process, as the suite and the benchmarks
+    run, pass a plain user's usual soft limit of 1024, which root's limits hide."""
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def _with_sbin(path: str) -> str:
