@@ -3,9 +3,10 @@
 It joins the session's room as ``inference-server-<id>``, subscribes to the client's video,
 and publishes the colour negative of each frame (Y, U and V inverted: deterministic and visible,
 so a test can tell generated frames from echoed ones) at the model's resolution and frame rate.
-Its output track is published muted, and unmuted once livekit's keepalive has ended, before
-generation starts: the client sees no keepalive frame, and the first generated frame goes out
-as a keyframe the server forwards at once (see ``_open_output``).
+Its output track is published muted and unmuted with the first generated frame, so the client
+sees no keepalive frames before generation starts. (Opening it ahead of generation made the
+first generated frame a keyframe the server forwards at once, but some sessions then never got
+a generated frame at all; until that is understood, it opens with the first frame.)
 
 Frame timing, as Decart's service does it for clients that announce it: the capture stamp of
 each input frame (LiveKit frame metadata ``user_timestamp``, unix epoch microseconds) goes out
@@ -28,7 +29,6 @@ from livekit import rtc
 
 from .. import trace
 from .._core import i420_shape, to_i420
-from ..media import black_i420, frames_sent
 from ..models import RealtimeModel
 from ..rtc_frame import i420_planes
 from ..source import VideoSource
@@ -36,7 +36,6 @@ from ..source import VideoSource
 log = logging.getLogger("warmrtc.emulator")
 
 JOIN_GRACE = 10.0  # seconds leave() waits for a join still under way
-OPEN_SETTLE = 3.0  # seconds each step of opening the output waits for a frame to go out
 
 
 class InferenceParticipant:
@@ -109,47 +108,6 @@ class InferenceParticipant:
         if self._echo_stamps:
             options.frame_metadata_features.append(rtc.FrameMetadataFeature.FMF_USER_TIMESTAMP)
         await room.local_participant.publish_track(self._track, options)
-        self._spawn(self._open_output(self._track))
-
-    async def _open_output(self, track: rtc.LocalVideoTrack) -> None:
-        """Unmutes the output track ahead of generation, with nothing to send.
-
-        Published muted, the track sends livekit's keepalive (black frames, dropped by the
-        server) until the server has registered it; one black frame of our own ends the
-        keepalive, and then the track is unmuted while nothing flows. The server, waiting for a
-        keyframe to forward from, keeps asking the encoder for one (a PLI about every second),
-        so the first generated frame is encoded as a keyframe and forwarded at once. Unmuted
-        only when generation started, the server dropped the first generated frames and asked
-        for a keyframe then, and its keyframe-request throttle (a second) could hold that back:
-        that was the tail of a warm start, up to ~300 ms after the model's first frame.
-        """
-        try:
-            await self._frame_out(
-                track, 0, 0.05
-            )  # the server registers a track at its first packet
-            if self._output_live or self._source.closed:
-                return  # generation started first: _publish unmuted it
-            m = self._model
-            black = black_i420(m.width, m.height)
-            sent = frames_sent(await track.get_stats())
-            self._source.rtc_source.capture_frame(
-                rtc.VideoFrame(m.width, m.height, rtc.VideoBufferType.I420, black)
-            )
-            await self._frame_out(track, sent, 0.02)  # muted: the server drops it
-        except Exception as e:  # a track torn down under get_stats: the room is being left
-            log.debug("the output track was not opened ahead: %r", e)
-            return
-        if not self._output_live and not self._source.closed:
-            self._output_live = True
-            track.unmute()
-            trace.mark("model.output_opened")
-
-    async def _frame_out(self, track: rtc.LocalVideoTrack, sent: int, poll: float) -> None:
-        """Waits (bounded) until the track has sent more than ``sent`` frames."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + OPEN_SETTLE
-        while frames_sent(await track.get_stats()) <= sent and loop.time() < deadline:
-            await asyncio.sleep(poll)
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
