@@ -189,10 +189,10 @@ class MediaLink:
                 stats = await self._native(track.get_stats())
             except Exception:
                 return  # a track being torn down has no stats
-            if frames_sent(stats) >= KEEPALIVE_FRAMES:
+            if _frames_sent(stats) >= KEEPALIVE_FRAMES:
                 break
         w, h = self._source.width, self._source.height
-        black = rtc.VideoFrame(w, h, rtc.VideoBufferType.I420, black_i420(w, h))
+        black = rtc.VideoFrame(w, h, rtc.VideoBufferType.I420, _black_i420(w, h))
 
         def capture_black() -> None:
             if not self._source.closed and not self._closed:
@@ -233,13 +233,13 @@ def _room_options() -> rtc.RoomOptions:
     return rtc.RoomOptions(rtc_config=rtc.RtcConfiguration(continual_gathering_policy=once))
 
 
-def frames_sent(stats: list[Any]) -> int:
+def _frames_sent(stats: list[Any]) -> int:
     """The fewest frames any of a track's encodings has sent, from its stats; 0 before any."""
     sent = [s.outbound_rtp.outbound.frames_sent for s in stats if s.HasField("outbound_rtp")]
     return min(sent, default=0)
 
 
-def black_i420(width: int, height: int) -> bytearray:
+def _black_i420(width: int, height: int) -> bytearray:
     luma = width * height
     chroma = ((width + 1) // 2) * ((height + 1) // 2)
     frame = bytearray(b"\x80") * (luma + 2 * chroma)
@@ -259,4 +259,4 @@ def _bitrate(source: VideoSource, model: RealtimeModel) -> int:
     return int(max(pixels * source.fps * 0.1, 300_000))
 
 
-__all__ = ["MediaLink", "black_i420", "frames_sent"]
+__all__ = ["MediaLink"]

@@ -71,7 +71,6 @@ class InferenceParticipant:
         self._remote_tracks: list[rtc.Track] = []
         self._last_output = 0.0
         self._generating = False
-        self._output_live = False
         self._held = hold  # until release(): the initial state has not applied yet
         self._joining: asyncio.Task[None] | None = None
 
@@ -185,11 +184,10 @@ class InferenceParticipant:
         if self._source.closed:
             return
         first = not self._generating
-        self._generating = True
-        if not self._output_live and self._track is not None:
-            self._output_live = True
+        if first and self._track is not None:
             trace.mark("model.output_unmute")
             self._track.unmute()
+        self._generating = True
         if stamp is None or not self._echo_stamps:
             self._source.capture(out)
         else:
