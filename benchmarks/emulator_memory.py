@@ -2,8 +2,10 @@
 sent frames to the model, and after they all ended (their slots freed).
 
 Each session connects unmuted with small frames, so the emulator's inference participant
-decodes, transforms and publishes for it; the sessions connect in batches. An ended session
-must give back its inference participant, room and buffers.
+decodes, transforms and publishes for it; the sessions connect in batches, each batch
+generating before the next starts. An ended session must give back its inference participant,
+room and buffers. A session that does not connect or never generates fails the run, with what
+the client and the emulator saw of it.
 
 Run inside the stack: python -m warmrtc.stack -- python benchmarks/emulator_memory.py
 """
@@ -24,6 +26,10 @@ import warmrtc
 from warmrtc.local_service import LocalService
 
 WIDTH, HEIGHT = 128, 96
+# Each input frame makes the model generate one at its own size (720p), which the emulator
+# encodes: ~7 % of a core per session at 10 fps. A few frames a second keep 50 sessions within
+# two cores, and every session still generates.
+FPS = 2
 EMULATOR_ARGS = ("--release-delay", "0.2", "--crash-release-delay", "1")
 # After the last session, how long the emulator may take to report none, and for its RSS to
 # settle (livekit tears a room's peer connections, encoders and their threads down natively,
@@ -81,7 +87,7 @@ class Figures:
 
 
 class Frames:
-    """One thread feeding every source at 10 fps, until stopped."""
+    """One thread feeding every source at FPS, until stopped."""
 
     def __init__(self) -> None:
         self.sources: list[warmrtc.VideoSource] = []
@@ -91,7 +97,7 @@ class Frames:
 
     def _run(self) -> None:
         frame = np.full((HEIGHT, WIDTH, 3), (40, 160, 220), np.uint8)
-        while not self._stop.wait(0.1):
+        while not self._stop.wait(1 / FPS):
             for source in list(self.sources):
                 source.capture(frame)
 
@@ -108,14 +114,31 @@ async def measure(base_url: str, api_key: str, pid: int, n: int, batch: int) -> 
     try:
         for start in range(0, n, batch):
             count = min(batch, n - start)
-            sources = [warmrtc.VideoSource(WIDTH, HEIGHT, fps=10) for _ in range(count)]
+            sources = [warmrtc.VideoSource(WIDTH, HEIGHT, fps=FPS) for _ in range(count)]
             frames.sources.extend(sources)
-            live += await asyncio.gather(
-                *(warmrtc.connect(s, api_key=api_key, base_url=base_url) for s in sources)
+            began = time.monotonic()
+            connected = await asyncio.gather(
+                *(warmrtc.connect(s, api_key=api_key, base_url=base_url) for s in sources),
+                return_exceptions=True,
             )
-        deadline = time.monotonic() + 60
-        while any(s.state != "generating" for s in live) and time.monotonic() < deadline:
-            await asyncio.sleep(0.2)
+            live += [s for s in connected if isinstance(s, warmrtc.Session)]
+            failed = [e for e in connected if isinstance(e, BaseException)]
+            if failed:
+                raise RuntimeError(
+                    f"{len(failed)} of {count} sessions did not connect after {start} had: "
+                    f"{failed[0]!r}"
+                ) from failed[0]
+            # Each batch generating before the next one starts: starts do not pile up.
+            unready = await _until_generating(live, time.monotonic() + 60)
+            print(
+                f"  {len(live)}/{n} generating (+{count} in {time.monotonic() - began:.1f} s), "
+                f"RSS {rss_mib(pid):.0f} MiB, load {os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
+            if unready:
+                stuck = [s for s in live if s.state != "generating"]
+                details = await _describe(stuck, base_url, api_key)
+                raise RuntimeError(f"{unready} of {len(live)} sessions never generated:\n{details}")
         await asyncio.sleep(1)
         with_live = rss_mib(pid)
     finally:
@@ -131,6 +154,33 @@ async def measure(base_url: str, api_key: str, pid: int, n: int, batch: int) -> 
     after = await _settled_rss(pid, time.monotonic() + SETTLE_TIMEOUT)
     settled = time.monotonic() - ended
     return Figures(baseline, with_live, after, n, gone, settled, after_3s)
+
+
+async def _until_generating(sessions: list[warmrtc.Session], deadline: float) -> int:
+    """Waits until every session gets generated frames; how many did not by the deadline."""
+    while time.monotonic() < deadline:
+        unready = sum(s.state != "generating" for s in sessions)
+        if not unready:
+            return 0
+        await asyncio.sleep(0.2)
+    return sum(s.state != "generating" for s in sessions)
+
+
+async def _describe(sessions: list[warmrtc.Session], base_url: str, api_key: str) -> str:
+    """Each session's figures as the client and the emulator see them (for a failure)."""
+    url = base_url.replace("ws://", "http://", 1) + "/sessions"
+    async with aiohttp.ClientSession() as http:
+        async with http.get(url, headers={"x-api-key": api_key}) as response:
+            reports = {r["session_id"]: r for r in await response.json()}
+    lines = []
+    for session in sessions:
+        stats = await session.stats()
+        lines.append(
+            f"  {session.session_id} {session.state}: client sent {stats.frames_sent}, "
+            f"encoded {stats.frames_encoded}, received {stats.frames_received}, "
+            f"decoded {stats.frames_decoded}; emulator {reports.get(session.session_id)}"
+        )
+    return "\n".join(lines)
 
 
 async def _until_no_session(base_url: str, api_key: str, deadline: float) -> None:

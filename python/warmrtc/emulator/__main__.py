@@ -10,7 +10,6 @@ import signal
 
 from .. import _exit
 from ..stack import raise_open_files_limit
-from .memory import limit_heap_retention
 from .server import EmulatorConfig, serve
 
 
@@ -152,7 +151,6 @@ async def _watch_parent(pid: int, stop: asyncio.Event) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    limit_heap_retention()  # before livekit's threads allocate: see .memory
     raise_open_files_limit()  # many sessions, each a socket and a worker's pipe
     args = parse_args(argv)
     _exit.install()  # livekit (if a worker brought it into this process) closes quietly

@@ -37,7 +37,6 @@ from livekit import api
 
 from ..models import INFERENCE_IDENTITY_PREFIX, REALTIME_MODELS, STREAM_PATH, RealtimeModel
 from .auth import Authenticator, Caller
-from .memory import give_back
 from .messages import HARD_MESSAGE_BYTES, BadMessage, check_prompt, parse
 from .meter import Meter
 from .slots import LIMIT_CLOSE_CODE, LIMIT_CLOSE_REASON, LIMIT_MESSAGE, SlotLedger
@@ -320,8 +319,6 @@ class Emulator:
         def forget() -> None:
             session.holds_slot = False
             self.sessions.pop(session.session_id, None)
-            if not any(s.state != "ended" for s in self.sessions.values()):
-                give_back()  # the last live session is gone: return the freed heap
 
         delay = self.slots.release(session.owner, crashed=crashed, then=forget)
         log.info(
