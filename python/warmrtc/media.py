@@ -17,21 +17,29 @@ import numpy as np
 from livekit import rtc
 from livekit.rtc.participant import PublishTrackError
 
+from . import trace
 from .errors import ConnectionLostError
 from .latency import LatencyWindow
 from .model_output import ModelOutput
 from .models import RealtimeModel
 from .mute import MuteSwitch
 from .native_call import outcome, run_to_end
-from .rtc_frame import GeneratedFrame
+from .rtc_frame import GeneratedFrame, black_i420
 from .signaling import RoomInfo
 from .source import VideoSource
+from .stats import frames_sent
 
 log = logging.getLogger("warmrtc")
 T = TypeVar("T")
 
 KEEPALIVE_FRAMES = 3  # livekit keepalive frames a warm track sends before we end them
 KEEPALIVE_SETTLE = 3.0  # seconds to wait for them at most
+# A published track must start sending within this many seconds, or the room's media counts as
+# lost. livekit-server stops reading a participant's signalling when more than 200 requests
+# queue up (e.g. a burst of ICE candidates from a process joining many rooms at once) but keeps
+# answering its pings: the track is published, its negotiation never ends, and nothing says so.
+MEDIA_PROOF = 15.0
+MEDIA_CHECK_INTERVAL = 0.5
 NATIVE_GRACE = 10.0  # seconds a clean-up waits for a called-off room join or publish to end
 
 # Clean-ups handed to the background (a connect that ran out of time): kept here so they run
@@ -65,6 +73,7 @@ class MediaLink:
         self._track: rtc.LocalVideoTrack | None = None
         self._output = ModelOutput(self._room, self._generated, "warmrtc-output", output_format)
         self._keepalive: asyncio.Task[None] | None = None
+        self._media_check: asyncio.Task[None] | None = None
         self._in_flight: set[asyncio.Future[Any]] = set()  # livekit calls that cannot be called off
         self._closed = False
         # A room still being left (in the background) must not speak for the session any more.
@@ -80,7 +89,9 @@ class MediaLink:
             raise ConnectionLostError(f"cannot join the media room: {e}") from None
 
     async def _join_to_the_end(self, info: RoomInfo) -> None:
+        trace.mark("client.join")
         await self._room.connect(info.livekit_url, info.token, _room_options())
+        trace.mark("client.joined", room=self._room.name)
         if self._closed:
             # Given up while it ran (a timeout, or the loop is ending, when nothing else may
             # get to run): leave here, so that no room outlives its session or its loop.
@@ -106,11 +117,12 @@ class MediaLink:
             await self._native(self._room.local_participant.publish_track(track, options))
         except PublishTrackError as e:  # e.g. the media server restarting: worth a retry
             raise ConnectionLostError(f"cannot publish the track: {e}") from None
+        trace.mark("client.published", room=self._room.name)
         self._switch.published(track)
+        loop = asyncio.get_running_loop()
+        self._media_check = loop.create_task(self._check_media(track), name="warmrtc-media-check")
         if self._switch.muted:
-            self._keepalive = asyncio.get_running_loop().create_task(
-                self._end_keepalive(track), name="warmrtc-keepalive"
-            )
+            self._keepalive = loop.create_task(self._end_keepalive(track), name="warmrtc-keepalive")
         self._output.attach_subscribed()  # the model may have published before we joined
 
     async def close(self, *, wait_native: bool) -> None:
@@ -123,9 +135,10 @@ class MediaLink:
         self._switch.detach()
         self._room.off("disconnected", self._disconnected)
         tasks = self._output.stop()
-        if self._keepalive is not None:
-            self._keepalive.cancel()
-            tasks.append(self._keepalive)
+        for task in (self._keepalive, self._media_check):
+            if task is not None:
+                task.cancel()
+                tasks.append(task)
         try:
             await asyncio.gather(*tasks, return_exceptions=True)
         finally:  # cancelled here too, the room is left: it would stay joined otherwise
@@ -168,6 +181,33 @@ class MediaLink:
         if not self._closed:
             self._on_lost(ConnectionLostError("the media room disconnected"))
 
+    async def _check_media(self, track: rtc.LocalVideoTrack) -> None:
+        """Reports the room lost when the published track sends nothing within MEDIA_PROOF
+        seconds of its publication (livekit's keepalive frames count: a warm track sends some
+        before they are ended). Time spent with the room reconnecting does not count."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + MEDIA_PROOF
+        while not self._closed:
+            await asyncio.sleep(MEDIA_CHECK_INTERVAL)
+            if self._room.connection_state != rtc.ConnectionState.CONN_CONNECTED:
+                deadline = loop.time() + MEDIA_PROOF  # livekit is resuming: its own problem
+                continue
+            try:
+                stats = await self._native(track.get_stats())
+            except Exception:
+                return  # a track being torn down has no stats
+            if frames_sent(stats) > 0:
+                trace.mark("client.media_sent", room=self._room.name)
+                return
+            if loop.time() >= deadline and not self._closed:
+                self._on_lost(
+                    ConnectionLostError(
+                        f"the published track sent nothing within {MEDIA_PROOF:g} s: the media "
+                        "server never completed its negotiation"
+                    )
+                )
+                return
+
     # ---- livekit's keepalive -----------------------------------------------------------------
 
     async def _end_keepalive(self, track: rtc.LocalVideoTrack) -> None:
@@ -189,10 +229,10 @@ class MediaLink:
                 stats = await self._native(track.get_stats())
             except Exception:
                 return  # a track being torn down has no stats
-            if _frames_sent(stats) >= KEEPALIVE_FRAMES:
+            if frames_sent(stats) >= KEEPALIVE_FRAMES:
                 break
         w, h = self._source.width, self._source.height
-        black = rtc.VideoFrame(w, h, rtc.VideoBufferType.I420, _black_i420(w, h))
+        black = rtc.VideoFrame(w, h, rtc.VideoBufferType.I420, black_i420(w, h))
 
         def capture_black() -> None:
             if not self._source.closed and not self._closed:
@@ -231,20 +271,6 @@ def _room_options() -> rtc.RoomOptions:
     # was most of a warm session's idle CPU. A resume or re-join gathers afresh anyway.
     once = rtc.ContinualGatheringPolicy.GATHER_ONCE
     return rtc.RoomOptions(rtc_config=rtc.RtcConfiguration(continual_gathering_policy=once))
-
-
-def _frames_sent(stats: list[Any]) -> int:
-    """The fewest frames any of a track's encodings has sent, from its stats; 0 before any."""
-    sent = [s.outbound_rtp.outbound.frames_sent for s in stats if s.HasField("outbound_rtp")]
-    return min(sent, default=0)
-
-
-def _black_i420(width: int, height: int) -> bytearray:
-    luma = width * height
-    chroma = ((width + 1) // 2) * ((height + 1) // 2)
-    frame = bytearray(b"\x80") * (luma + 2 * chroma)
-    frame[:luma] = b"\x10" * luma
-    return frame
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:

@@ -95,9 +95,19 @@ def release(received: proto_video.VideoFrameReceived) -> None:
     FfiHandle(received.buffer.handle.id).dispose()
 
 
+def black_i420(width: int, height: int) -> bytearray:
+    """One black frame in I420 (limited range), e.g. to end livekit's keepalive."""
+    luma = width * height
+    chroma = ((width + 1) // 2) * ((height + 1) // 2)
+    frame = bytearray(b"\x80") * (luma + 2 * chroma)
+    frame[:luma] = b"\x10" * luma
+    return frame
+
+
 __all__ = [
     "GeneratedFrame",
     "Planes",
+    "black_i420",
     "ffi_i420_planes",
     "i420_planes",
     "output_frame",

@@ -240,4 +240,10 @@ class StatsRecorder:
         )
 
 
-__all__ = ["RtcFigures", "SessionStats", "StatsRecorder", "rtc_figures"]
+def frames_sent(stats: list[Any]) -> int:
+    """The fewest frames any of a track's encodings has sent, from its stats; 0 before any."""
+    sent = [s.outbound_rtp.outbound.frames_sent for s in stats if s.HasField("outbound_rtp")]
+    return min(sent, default=0)
+
+
+__all__ = ["RtcFigures", "SessionStats", "StatsRecorder", "frames_sent", "rtc_figures"]
