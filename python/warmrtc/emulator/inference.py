@@ -3,10 +3,9 @@
 It joins the session's room as ``inference-server-<id>``, subscribes to the client's video,
 and publishes the colour negative of each frame (Y, U and V inverted: deterministic and visible,
 so a test can tell generated frames from echoed ones) at the model's resolution and frame rate.
-Its output track is published muted and unmuted with the first generated frame, so the client
-sees no keepalive frames before generation starts. (Opening it ahead of generation made the
-first generated frame a keyframe the server forwards at once, but some sessions then never got
-a generated frame at all; until that is understood, it opens with the first frame.)
+Its output track is published muted, and unmuted once livekit's keepalive has ended, before
+generation starts: the client sees no keepalive frame, and the first generated frame goes out
+as a keyframe the server forwards at once (see ``_open_output``).
 
 Frame timing, as Decart's service does it for clients that announce it: the capture stamp of
 each input frame (LiveKit frame metadata ``user_timestamp``, unix epoch microseconds) goes out
@@ -30,12 +29,14 @@ from livekit import rtc
 from .. import trace
 from .._core import i420_shape, to_i420
 from ..models import RealtimeModel
-from ..rtc_frame import i420_planes
+from ..rtc_frame import black_i420, i420_planes
 from ..source import VideoSource
+from ..stats import frames_sent
 
 log = logging.getLogger("warmrtc.emulator")
 
 JOIN_GRACE = 10.0  # seconds leave() waits for a join still under way
+OPEN_SETTLE = 3.0  # seconds each step of opening the output waits for a frame to go out
 
 
 class InferenceParticipant:
@@ -71,6 +72,7 @@ class InferenceParticipant:
         self._remote_tracks: list[rtc.Track] = []
         self._last_output = 0.0
         self._generating = False
+        self._output_live = False  # unmuted: ahead of generation, or by its first frame
         self._held = hold  # until release(): the initial state has not applied yet
         self._joining: asyncio.Task[None] | None = None
 
@@ -91,7 +93,9 @@ class InferenceParticipant:
         room.on("track_published", lambda pub, who: self._mute_changed(who, pub, pub.muted))
         room.on("track_muted", lambda who, pub: self._mute_changed(who, pub, True))
         room.on("track_unmuted", lambda who, pub: self._mute_changed(who, pub, False))
+        trace.mark("model.join")
         await room.connect(url, token, rtc.RoomOptions(auto_subscribe=True))
+        trace.mark("model.joined", room=room.name)
         for participant in room.remote_participants.values():  # published before we joined
             for publication in participant.track_publications.values():
                 self._mute_changed(participant, publication, publication.muted)
@@ -107,6 +111,47 @@ class InferenceParticipant:
         if self._echo_stamps:
             options.frame_metadata_features.append(rtc.FrameMetadataFeature.FMF_USER_TIMESTAMP)
         await room.local_participant.publish_track(self._track, options)
+        trace.mark("model.published", room=room.name)
+        self._spawn(self._open_output(self._track))
+
+    async def _open_output(self, track: rtc.LocalVideoTrack) -> None:
+        """Unmutes the output track ahead of generation, with nothing to send.
+
+        Published muted, the track sends livekit's keepalive (black frames, dropped by the
+        server) until the server has registered it; one black frame of our own ends the
+        keepalive, and then the track is unmuted while nothing flows. The server, waiting for a
+        keyframe to forward from, keeps asking the encoder for one (a PLI about every second),
+        so the first generated frame is encoded as a keyframe and forwarded at once. Unmuted
+        only when generation started, the server dropped the first generated frames and asked
+        for a keyframe then, and its keyframe-request throttle (a second) could hold that back:
+        that was the tail of a warm start, up to ~300 ms after the model's first frame.
+        """
+        try:
+            # The server registers a track at its first packet.
+            await self._frame_out(track, 0, 0.05)
+            if self._output_live or self._source.closed:
+                return  # generation started first: _publish unmuted it
+            m = self._model
+            black = rtc.VideoFrame(
+                m.width, m.height, rtc.VideoBufferType.I420, black_i420(m.width, m.height)
+            )
+            sent = frames_sent(await track.get_stats())
+            self._source.rtc_source.capture_frame(black)
+            await self._frame_out(track, sent, 0.02)  # muted: the server drops it
+        except Exception as e:  # a track torn down under get_stats: the room is being left
+            log.debug("the output track was not opened ahead: %r", e)
+            return
+        if not self._output_live and not self._source.closed:
+            self._output_live = True
+            track.unmute()
+            trace.mark("model.output_opened")
+
+    async def _frame_out(self, track: rtc.LocalVideoTrack, sent: int, poll: float) -> None:
+        """Waits (bounded) until the track has sent more than ``sent`` frames."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + OPEN_SETTLE
+        while frames_sent(await track.get_stats()) <= sent and loop.time() < deadline:
+            await asyncio.sleep(poll)
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
@@ -139,6 +184,7 @@ class InferenceParticipant:
         participant: rtc.RemoteParticipant,
     ) -> None:
         self._remote_tracks.append(track)
+        trace.mark("model.input_subscribed", room=self._room.name)
         if track.kind != rtc.TrackKind.KIND_VIDEO:
             return
         self._on_muted(publication.muted)
@@ -184,10 +230,11 @@ class InferenceParticipant:
         if self._source.closed:
             return
         first = not self._generating
-        if first and self._track is not None:
+        self._generating = True
+        if not self._output_live and self._track is not None:
+            self._output_live = True
             trace.mark("model.output_unmute")
             self._track.unmute()
-        self._generating = True
         if stamp is None or not self._echo_stamps:
             self._source.capture(out)
         else:
