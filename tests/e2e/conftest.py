@@ -3,10 +3,13 @@ namespace) and the emulator, started here as a subprocess the way users start it
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import threading
+import time
+import urllib.request
 from collections.abc import Iterator
 
 import pytest
@@ -86,3 +89,26 @@ def restarted_servers() -> Iterator[list[subprocess.Popen[bytes]]]:
     for proc in procs:
         proc.kill()
         proc.wait(10)
+
+
+def _live_sessions(emulator_url: str) -> set[str]:
+    url = emulator_url.replace("ws://", "http://", 1) + "/sessions"
+    asked = urllib.request.Request(url, headers={"x-api-key": API_KEY})
+    with urllib.request.urlopen(asked, timeout=5) as answer:
+        return {s["session_id"] for s in json.load(answer) if s["state"] != "ended"}
+
+
+@pytest.fixture(autouse=True)
+def no_session_left_live(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that uses the shared emulator leaves no session of its own live: one left behind
+    reconnects in the background of later tests (and fails them or the run's end)."""
+    if "emulator_url" not in request.fixturenames:
+        yield
+        return
+    url = request.getfixturevalue("emulator_url")
+    before = _live_sessions(url)
+    yield
+    deadline = time.monotonic() + 10  # a disconnect's last steps may still run
+    while (left := _live_sessions(url) - before) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not left, f"sessions left live by {request.node.nodeid}: {sorted(left)}"

@@ -208,17 +208,16 @@ def test_the_blocking_api_reads_events(emulator_url: str) -> None:
         session.disconnect()
         rest = list(events)  # ends with the session
         assert isinstance(rest[-1], StateChangeEvent) and rest[-1].new == "disconnected"
-        with pytest.raises(queue.Empty):
-            next(
-                iter(
-                    warmrtc.connect_blocking(
-                        warmrtc.VideoSource(WIDTH, HEIGHT),
-                        api_key=API_KEY,
-                        base_url=emulator_url,
-                        start_muted=True,
-                    ).events(timeout=0.3)
-                )
-            )
+        quiet_source = warmrtc.VideoSource(WIDTH, HEIGHT)
+        quiet = warmrtc.connect_blocking(
+            quiet_source, api_key=API_KEY, base_url=emulator_url, start_muted=True
+        )
+        try:
+            with pytest.raises(queue.Empty):
+                next(iter(quiet.events(timeout=0.3)))
+        finally:
+            quiet.disconnect()
+            quiet_source.close()
     finally:
         session.disconnect()
         source.close()
