@@ -99,8 +99,8 @@ class InferenceParticipant:
         for participant in room.remote_participants.values():  # published before we joined
             for publication in participant.track_publications.values():
                 self._mute_changed(participant, publication, publication.muted)
-        self._track = rtc.LocalVideoTrack.create_video_track("generated", self._source.rtc_source)
-        self._track.mute()
+        track = rtc.LocalVideoTrack.create_video_track("generated", self._source.rtc_source)
+        track.mute()
         options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_CAMERA)
         options.video_encoding.max_framerate = self._model.fps
         options.video_encoding.max_bitrate = 3_000_000
@@ -110,9 +110,17 @@ class InferenceParticipant:
         options.simulcast = False
         if self._echo_stamps:
             options.frame_metadata_features.append(rtc.FrameMetadataFeature.FMF_USER_TIMESTAMP)
-        await room.local_participant.publish_track(self._track, options)
+        await room.local_participant.publish_track(track, options)
         trace.mark("model.published", room=room.name)
-        self._spawn(self._open_output(self._track))
+        # Only a published track is unmuted: an unmute while livekit was publishing it (its
+        # request sent as muted, the publication not yet there) never reached the server, and
+        # the client took the output as muted for good (seen when the model generated from the
+        # client's first frames before its own publish had finished).
+        self._track = track
+        if self._generating:  # generation started while publishing: live at once
+            self._go_live(track)
+        else:
+            self._spawn(self._open_output(track))
 
     async def _open_output(self, track: rtc.LocalVideoTrack) -> None:
         """Unmutes the output track ahead of generation, with nothing to send.
@@ -232,9 +240,7 @@ class InferenceParticipant:
         first = not self._generating
         self._generating = True
         if not self._output_live and self._track is not None:
-            self._output_live = True
-            trace.mark("model.output_unmute")
-            self._track.unmute()
+            self._go_live(self._track)
         if stamp is None or not self._echo_stamps:
             self._source.capture(out)
         else:
@@ -245,6 +251,11 @@ class InferenceParticipant:
             self._source.rtc_source.capture_frame(frame, metadata=metadata)
         if first:
             trace.mark("model.output_captured")
+
+    def _go_live(self, track: rtc.LocalVideoTrack) -> None:
+        self._output_live = True
+        trace.mark("model.output_unmute")
+        track.unmute()
 
     async def leave(self) -> None:
         if self._joining is not None and not self._joining.done():
