@@ -34,10 +34,11 @@ T = TypeVar("T")
 
 KEEPALIVE_FRAMES = 3  # livekit keepalive frames a warm track sends before we end them
 KEEPALIVE_SETTLE = 3.0  # seconds to wait for them at most
-# A published track must start sending within this many seconds, or the room's media counts as
-# lost. livekit-server stops reading a participant's signalling when more than 200 requests
-# queue up (e.g. a burst of ICE candidates from a process joining many rooms at once) but keeps
-# answering its pings: the track is published, its negotiation never ends, and nothing says so.
+# A published track must start sending within this many seconds of the app's first frame, or
+# the room's media counts as lost. livekit-server stops reading a participant's signalling when
+# more than 200 requests queue up (e.g. a burst of ICE candidates from a process joining many
+# rooms at once) but keeps answering its pings: the track is published, its negotiation never
+# ends, and nothing says so.
 MEDIA_PROOF = 15.0
 MEDIA_CHECK_INTERVAL = 0.5
 NATIVE_GRACE = 10.0  # seconds a clean-up waits for a called-off room join or publish to end
@@ -182,30 +183,41 @@ class MediaLink:
             self._on_lost(ConnectionLostError("the media room disconnected"))
 
     async def _check_media(self, track: rtc.LocalVideoTrack) -> None:
-        """Reports the room lost when the published track sends nothing within MEDIA_PROOF
-        seconds of its publication (livekit's keepalive frames count: a warm track sends some
-        before they are ended). Time spent with the room reconnecting does not count."""
+        """Reports the room lost when the app's frames reach the published track but none has
+        left it MEDIA_PROOF seconds after the first did. Only time with frames coming counts
+        (a muted session, or an app that pauses, hands WebRTC nothing to send), and not time
+        with the room reconnecting (livekit's own resume). Ends with the first frame sent."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + MEDIA_PROOF
+        handed = self._source.stats["converted"]  # frames our gate gave WebRTC so far
+        first_handed: float | None = None  # since publishing
+        last_handed = 0.0
         while not self._closed:
             await asyncio.sleep(MEDIA_CHECK_INTERVAL)
             if self._room.connection_state != rtc.ConnectionState.CONN_CONNECTED:
-                deadline = loop.time() + MEDIA_PROOF  # livekit is resuming: its own problem
+                first_handed = None  # livekit is resuming: its own problem
                 continue
             try:
                 stats = await self._native(track.get_stats())
-            except Exception:
-                return  # a track being torn down has no stats
+            except Exception as e:
+                log.debug("media check: no stats for the published track (%r); it ends", e)
+                return  # a track being torn down
             if frames_sent(stats) > 0:
                 trace.mark("client.media_sent", room=self._room.name)
                 return
-            if loop.time() >= deadline and not self._closed:
-                self._on_lost(
-                    ConnectionLostError(
-                        f"the published track sent nothing within {MEDIA_PROOF:g} s: the media "
-                        "server never completed its negotiation"
+            now = loop.time()
+            if (count := self._source.stats["converted"]) > handed:
+                handed, last_handed = count, now
+                first_handed = now if first_handed is None else first_handed
+            coming = now - last_handed <= MEDIA_PROOF / 3
+            if first_handed is not None and coming and now - first_handed >= MEDIA_PROOF:
+                if not self._closed:
+                    self._on_lost(
+                        ConnectionLostError(
+                            f"the published track sent nothing {MEDIA_PROOF:g} s after the "
+                            "app's first frame: the media server never completed its "
+                            "negotiation"
+                        )
                     )
-                )
                 return
 
     # ---- livekit's keepalive -----------------------------------------------------------------

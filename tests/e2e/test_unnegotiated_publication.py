@@ -24,8 +24,9 @@ from warmrtc import media
 async def _connect_through_lossy_relay(livekit_url: str) -> tuple[SignalProxy, list, float]:
     async with SignalProxy(livekit_url, lose_offers=1) as proxy:
         emulator = Emulator("--client-livekit-url", proxy.url)
+        source = warmrtc.VideoSource(WIDTH, HEIGHT, fps=30)
+        session: warmrtc.Session | None = None
         try:
-            source = warmrtc.VideoSource(WIDTH, HEIGHT, fps=30)
             with Camera(source):
                 session = await warmrtc.connect(source, api_key=API_KEY, base_url=emulator.url)
                 events: list = []
@@ -42,8 +43,10 @@ async def _connect_through_lossy_relay(livekit_url: str) -> tuple[SignalProxy, l
                 generating_after = time.monotonic() - began if session.state == "generating" else -1
                 await session.disconnect()
                 await asyncio.wait_for(reader, 10)
-            source.close()
         finally:
+            if session is not None:
+                await session.disconnect()
+            source.close()
             emulator.stop()
     return proxy, events, generating_after
 
