@@ -144,6 +144,8 @@ class InferenceParticipant:
                 m.width, m.height, rtc.VideoBufferType.I420, black_i420(m.width, m.height)
             )
             sent = frames_sent(await track.get_stats())
+            if self._output_live or self._source.closed:
+                return  # generation started meanwhile: no black frame into a live track
             self._source.rtc_source.capture_frame(black)
             await self._frame_out(track, sent, 0.02)  # muted: the server drops it
         except Exception as e:  # a track torn down under get_stats: the room is being left
