@@ -36,6 +36,7 @@ class Emulator:
     def __init__(self, *extra: str) -> None:
         host = os.environ["WARMRTC_NETNS_HOST"]
         args = ["--host", host, "--port", "0", "--api-key", API_KEY, "--log-level", "INFO"]
+        args += ["--parent-pid", str(os.getpid())]  # a killed test run leaves no emulator behind
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "warmrtc.emulator", *args, *extra],
             stdout=subprocess.PIPE,
