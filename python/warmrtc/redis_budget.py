@@ -12,8 +12,9 @@ holders' clocks never matter). Each operation is one Lua script, so it is atomic
   slot counts until the service has freed it), after which no one renews it.
 
 A holder that dies (SIGKILL, a lost machine) stops renewing: its slots come back within
-``lease_ttl`` (default 45 s: when the service frees the slots of a crashed client's
-sessions). The key itself expires once every lease in it has.
+``lease_ttl`` (default 70 s, so that they come back 47-70 s after its last heartbeat, never
+before the service frees the slots of a crashed client's sessions, after about 45 s). The key
+itself expires once every lease in it has.
 """
 
 from __future__ import annotations
@@ -35,8 +36,10 @@ log = logging.getLogger("warmrtc")
 KEY_PREFIX = "warmrtc:budget:"
 # Seconds a lease lives without a heartbeat. The sessions of a holder that died are dropped,
 # not closed, and the service frees their slots only after about 45 s: its leases should count
-# that long too, or the survivors would open sessions the service still refuses.
-LEASE_TTL = 45.0
+# that long too, or the survivors would open sessions the service still refuses. A heartbeat
+# every third of the TTL means a dead holder's leases last 2/3 to all of it after its last
+# beat: 47-70 s, never under the service's 45.
+LEASE_TTL = 70.0
 
 # Every script reads the time from the Redis server: one clock for all holders.
 _NOW = """

@@ -12,7 +12,7 @@ import warmrtc
 
 
 async def main(redis_url: str, base_url: str, api_key: str) -> None:
-    budget = warmrtc.RedisBudget(redis_url, 2, name="e2e", lease_ttl=2)
+    budget = warmrtc.RedisBudget(redis_url, 2, name="e2e", lease_ttl=3)
     async with warmrtc.WarmPool(
         2, budget=budget, width=320, height=240, api_key=api_key, base_url=base_url,
         release_delay=1.0, crash_release_delay=3.0,
