@@ -24,7 +24,7 @@ from .model_output import ModelOutput
 from .models import RealtimeModel
 from .mute import MuteSwitch
 from .native_call import outcome, run_to_end
-from .rtc_frame import GeneratedFrame, black_i420
+from .rtc_frame import GeneratedFrame, black_frame
 from .signaling import RoomInfo
 from .source import VideoSource
 from .stats import frames_sent
@@ -243,8 +243,7 @@ class MediaLink:
                 return  # a track being torn down has no stats
             if frames_sent(stats) >= KEEPALIVE_FRAMES:
                 break
-        w, h = self._source.width, self._source.height
-        black = rtc.VideoFrame(w, h, rtc.VideoBufferType.I420, black_i420(w, h))
+        black = black_frame(self._source.width, self._source.height)
 
         def capture_black() -> None:
             if not self._source.closed and not self._closed:

@@ -85,7 +85,7 @@ def take_generated(received: proto_video.VideoFrameReceived, fmt: str) -> Genera
     try:
         array = output_frame(ffi_i420_planes(received.buffer.info), fmt)
     finally:
-        FfiHandle(received.buffer.handle.id).dispose()
+        release(received)
     stamp = received.metadata.user_timestamp if received.HasField("metadata") else 0
     return GeneratedFrame(array, stamp)
 
@@ -95,19 +95,19 @@ def release(received: proto_video.VideoFrameReceived) -> None:
     FfiHandle(received.buffer.handle.id).dispose()
 
 
-def black_i420(width: int, height: int) -> bytearray:
-    """One black frame in I420 (limited range), e.g. to end livekit's keepalive."""
+def black_frame(width: int, height: int) -> rtc.VideoFrame:
+    """One black I420 frame (limited range), e.g. to end livekit's keepalive."""
     luma = width * height
     chroma = ((width + 1) // 2) * ((height + 1) // 2)
-    frame = bytearray(b"\x80") * (luma + 2 * chroma)
-    frame[:luma] = b"\x10" * luma
-    return frame
+    data = bytearray(b"\x80") * (luma + 2 * chroma)
+    data[:luma] = b"\x10" * luma
+    return rtc.VideoFrame(width, height, rtc.VideoBufferType.I420, data)
 
 
 __all__ = [
     "GeneratedFrame",
     "Planes",
-    "black_i420",
+    "black_frame",
     "ffi_i420_planes",
     "i420_planes",
     "output_frame",

@@ -29,7 +29,7 @@ from livekit import rtc
 from .. import trace
 from .._core import i420_shape, to_i420
 from ..models import RealtimeModel
-from ..rtc_frame import black_i420, i420_planes
+from ..rtc_frame import black_frame, i420_planes
 from ..source import VideoSource
 from ..stats import frames_sent
 
@@ -118,7 +118,7 @@ class InferenceParticipant:
         # client's first frames before its own publish had finished).
         self._track = track
         if self._generating:  # generation started while publishing: live at once
-            self._go_live(track)
+            self._go_live(track, "model.output_unmute")
         else:
             self._spawn(self._open_output(track))
 
@@ -139,10 +139,7 @@ class InferenceParticipant:
             await self._frame_out(track, 0, 0.05)
             if self._output_live or self._source.closed:
                 return  # generation started first: _publish unmuted it
-            m = self._model
-            black = rtc.VideoFrame(
-                m.width, m.height, rtc.VideoBufferType.I420, black_i420(m.width, m.height)
-            )
+            black = black_frame(self._model.width, self._model.height)
             sent = frames_sent(await track.get_stats())
             if self._output_live or self._source.closed:
                 return  # generation started meanwhile: no black frame into a live track
@@ -152,9 +149,7 @@ class InferenceParticipant:
             log.debug("the output track was not opened ahead: %r", e)
             return
         if not self._output_live and not self._source.closed:
-            self._output_live = True
-            track.unmute()
-            trace.mark("model.output_opened")
+            self._go_live(track, "model.output_opened")
 
     async def _frame_out(self, track: rtc.LocalVideoTrack, sent: int, poll: float) -> None:
         """Waits (bounded) until the track has sent more than ``sent`` frames."""
@@ -242,7 +237,7 @@ class InferenceParticipant:
         first = not self._generating
         self._generating = True
         if not self._output_live and self._track is not None:
-            self._go_live(self._track)
+            self._go_live(self._track, "model.output_unmute")
         if stamp is None or not self._echo_stamps:
             self._source.capture(out)
         else:
@@ -254,10 +249,11 @@ class InferenceParticipant:
         if first:
             trace.mark("model.output_captured")
 
-    def _go_live(self, track: rtc.LocalVideoTrack) -> None:
+    def _go_live(self, track: rtc.LocalVideoTrack, event: str) -> None:
+        """Unmutes the output: ahead of generation (``_open_output``) or by its first frame."""
         self._output_live = True
-        trace.mark("model.output_unmute")
         track.unmute()
+        trace.mark(event)
 
     async def leave(self) -> None:
         if self._joining is not None and not self._joining.done():
