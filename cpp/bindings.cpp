@@ -202,7 +202,7 @@ class Pipeline {
                   parse_pixel_format(fmt),
                   FfiFunctions{reinterpret_cast<FfiRequestFn>(ffi_request),
                                reinterpret_cast<FfiDropHandleFn>(ffi_drop_handle)},
-                  fused_packed, stamp_frames, checked_threads(threads)) {
+                  fused_packed, stamp_frames, threads) {
     if (ffi_request == 0 || ffi_drop_handle == 0) {
       throw py::value_error("livekit FFI function addresses are missing");
     }
@@ -248,10 +248,6 @@ class Pipeline {
                             " is out of range 1.." + std::to_string(kMaxDimension));
     }
     return side;
-  }
-  static int checked_threads(int threads) {
-    if (threads < 1) throw py::value_error("threads must be >= 1, got " + std::to_string(threads));
-    return threads;
   }
   VideoPipeline pipeline_;
   LockHandoff handoff_;
