@@ -58,10 +58,6 @@ def median_us(fn: Callable[[], object], runs: int, batch: int = 1) -> float:
     return statistics.median(times)
 
 
-def bgr_frame(width: int, height: int) -> np.ndarray:
-    return np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
-
-
 def any_frame(fmt: str, width: int, height: int) -> np.ndarray:
     """A random frame of `fmt` as one array: (h, w, C) packed, (h, w) gray, or
     (h + h/2, w) for i420/nv12/nv21 (even sizes)."""
@@ -76,7 +72,7 @@ def any_frame(fmt: str, width: int, height: int) -> np.ndarray:
 
 
 def lk_rgba(width: int, height: int) -> tuple[rtc.VideoSource, rtc.VideoFrame]:
-    rgba = cv2.cvtColor(bgr_frame(width, height), cv2.COLOR_BGR2RGBA)
+    rgba = cv2.cvtColor(any_frame("bgr24", width, height), cv2.COLOR_BGR2RGBA)
     return rtc.VideoSource(width, height), rtc.VideoFrame(
         width, height, proto.RGBA, bytearray(rgba.tobytes())
     )
@@ -90,7 +86,7 @@ def muted_vs_livekit(runs: int, label: str) -> list[Figure]:
     width, height = SIZES[label]
     ours = warmrtc.VideoSource(width, height, "bgr24")
     ours.mute()
-    frame = bgr_frame(width, height)
+    frame = any_frame("bgr24", width, height)
     lk_source, lk_frame = lk_rgba(width, height)
     muted = median_us(lambda: ours.capture(frame), runs, batch=200)
     theirs = median_us(lambda: lk_source.capture_frame(lk_frame), runs)
@@ -128,7 +124,7 @@ def small_i420_overhead(runs: int) -> Figure:
 
 def bgr24_vs_livekit(runs: int, label: str) -> list[Figure]:
     width, height = SIZES[label]
-    frame = bgr_frame(width, height)
+    frame = any_frame("bgr24", width, height)
     ours = warmrtc.VideoSource(width, height, "bgr24")
     lk_source, lk_frame = lk_rgba(width, height)
     mine = median_us(lambda: ours.capture(frame), runs)
@@ -162,7 +158,7 @@ def bgr24_vs_livekit(runs: int, label: str) -> list[Figure]:
 
 def rgba_fused_vs_converted(runs: int, label: str) -> Figure:
     width, height = SIZES[label]
-    rgba = cv2.cvtColor(bgr_frame(width, height), cv2.COLOR_BGR2RGBA)
+    rgba = cv2.cvtColor(any_frame("bgr24", width, height), cv2.COLOR_BGR2RGBA)
     fused = warmrtc.VideoSource(width, height, "rgba", _fused=True)
     converted = warmrtc.VideoSource(width, height, "rgba")
     fused_us = median_us(lambda: fused.capture(rgba), runs)
@@ -180,7 +176,7 @@ def rgba_fused_vs_converted(runs: int, label: str) -> Figure:
 
 def i420_vs_copyto(runs: int, label: str) -> Figure:
     width, height = SIZES[label]
-    frame = warmrtc.to_i420(bgr_frame(width, height), "bgr24")
+    frame = warmrtc.to_i420(any_frame("bgr24", width, height), "bgr24")
     dst = np.empty_like(frame)
     ours = warmrtc.VideoSource(width, height, "i420")
     mine = median_us(lambda: ours.capture(frame), runs)
@@ -254,15 +250,14 @@ def scaling_figures(slices: int) -> list[Figure]:
             # whether letting go of the interpreter lock pays before it settles.
             small = label in ("64x64", "160x120")
             seconds = 0.25 if small else 0.05
-            pairs = slices
-            ratio, one, idle = thread_scaling(fmt, label, pairs, seconds)
+            ratio, one, idle = thread_scaling(fmt, label, slices, seconds)
             big_converted = fmt == "bgr24" and label in ("720p", "1080p")
             goal = 1.8 if big_converted else 1.0
             figures.append(
                 Figure(
                     BENCH,
                     f"2 threads / 1, own sources, {fmt} {label}",
-                    f"{ratio:.2f}x ({idle}/{pairs} idle)",
+                    f"{ratio:.2f}x ({idle}/{slices} idle)",
                     f">= {goal:.1f}x",
                     f"{one:,.0f} fps",
                     ratio >= goal,
@@ -273,7 +268,7 @@ def scaling_figures(slices: int) -> list[Figure]:
 
 def banded_vs_livekit(runs: int) -> list[Figure]:
     width, height = SIZES["1080p"]
-    frame = bgr_frame(width, height)
+    frame = any_frame("bgr24", width, height)
     one = warmrtc.VideoSource(width, height, "bgr24")
     two = warmrtc.VideoSource(width, height, "bgr24", threads=2)
     lk_source, lk_frame = lk_rgba(width, height)
@@ -307,7 +302,7 @@ def banded_vs_livekit(runs: int) -> list[Figure]:
 
 def uhd_sustained(seconds: float) -> list[Figure]:
     width, height = UHD
-    frame = bgr_frame(width, height)
+    frame = any_frame("bgr24", width, height)
     figures = []
     for threads in (2, 1):
         src = warmrtc.VideoSource(width, height, "bgr24", threads=threads)
