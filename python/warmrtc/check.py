@@ -256,7 +256,11 @@ def main(argv: list[str] | None = None) -> None:
             from . import stack
 
             try:
-                sys.exit(stack.run([sys.executable, "-m", "warmrtc.cli", "check", *argv]))
+                sys.exit(
+                    stack.run(
+                        [sys.executable, "-m", "warmrtc.cli", "check", *argv], quiet_encoder=True
+                    )
+                )
             except stack.StackError as e:
                 raise SystemExit(f"warmrtc check: {e}") from None
         else:

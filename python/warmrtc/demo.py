@@ -248,7 +248,9 @@ def main(argv: list[str] | None = None) -> None:
         from . import stack
 
         try:
-            sys.exit(stack.run([sys.executable, "-m", "warmrtc.cli", "demo", *argv]))
+            sys.exit(
+                stack.run([sys.executable, "-m", "warmrtc.cli", "demo", *argv], quiet_encoder=True)
+            )
         except stack.StackError as e:
             raise SystemExit(f"warmrtc demo: {e}") from None
     print("using the local stack (set DECART_API_KEY to use the real service)")

@@ -32,6 +32,8 @@ import threading
 import time
 from pathlib import Path
 
+from . import console
+
 VERSION = "v1.13.5"
 MODULE = "github.com/livekit/livekit-server/cmd/server"
 HOST, PEER, PORT = "10.77.0.1", "10.77.0.2", 7880
@@ -160,8 +162,10 @@ class _Progress:
 # ---- the namespace --------------------------------------------------------------------------
 
 
-def run(command: list[str], *, progress: bool = True) -> int:
-    """Runs ``command`` inside a new namespace next to livekit-server; its exit status."""
+def run(command: list[str], *, progress: bool = True, quiet_encoder: bool = False) -> int:
+    """Runs ``command`` inside a new namespace next to livekit-server; its exit status.
+    ``quiet_encoder``: its stderr passes through here, less the encoder's rate-control notes
+    (see :mod:`warmrtc.console`)."""
     if not command:
         raise StackError("give a command to run inside the stack")
     server = install_server(progress)
@@ -171,7 +175,14 @@ def run(command: list[str], *, progress: bool = True) -> int:
     enter = ["unshare", "--net"] if os.geteuid() == 0 else _rootless_unshare()
     inside = [sys.executable, "-m", "warmrtc.stack", "_inside", str(server), "--", *command]
     # unshare execs the inner half (no fork): signals to it reach the namespace's owner.
-    return _wait_forwarding_signals(subprocess.Popen([*enter, *inside]))
+    stderr = subprocess.PIPE if quiet_encoder else None
+    child = subprocess.Popen([*enter, *inside], stderr=stderr)
+    passing = console.pump(child.stderr) if child.stderr is not None else None
+    try:
+        return _wait_forwarding_signals(child)
+    finally:
+        if passing is not None:
+            passing.join(console.DRAIN)
 
 
 def _wait_forwarding_signals(child: subprocess.Popen[bytes]) -> int:
