@@ -21,6 +21,7 @@ from collections.abc import Callable
 from livekit import rtc
 
 from . import trace
+from .early_offer import offer_now
 from .ffi_video_stream import generated_frames
 from .handoff import Handoff
 from .models import INFERENCE_IDENTITY_PREFIX
@@ -57,6 +58,7 @@ class ModelOutput:
         self._stopping: list[asyncio.Task[None]] = []  # the end of the receive thread, awaited
         self._room = room
         room.on("track_subscribed", self._subscribed)
+        room.on("track_published", self._published)
 
     @property
     def dropped(self) -> int:
@@ -86,6 +88,15 @@ class ModelOutput:
     def release(self) -> None:
         """Lets the tracks go: call once the room is left."""
         self.tracks.clear()
+
+    def _published(
+        self, publication: rtc.RemoteTrackPublication, participant: rtc.RemoteParticipant
+    ) -> None:
+        # The server starts our subscription to a new output track at our next offer.
+        if not participant.identity.startswith(INFERENCE_IDENTITY_PREFIX) or self._stopped:
+            return
+        if publication.kind == rtc.TrackKind.KIND_VIDEO:
+            offer_now(self._room.local_participant, "client.offer_now")
 
     def _subscribed(
         self, track: rtc.Track, _pub: rtc.RemoteTrackPublication, participant: rtc.RemoteParticipant

@@ -22,12 +22,14 @@ from livekit.protocol import rtc as signal
 class SignalProxy:
     """``async with SignalProxy(livekit_url, lose_offers=1) as proxy:`` then give clients
     ``proxy.url``. The first ``lose_offers`` client connections (identities ``client-...``)
-    lose every offer sent after their first ``add_track``; ``proxy.lost`` counts them."""
+    lose every offer sent after their first ``add_track``; ``proxy.lost`` counts them, and
+    ``proxy.offers`` the offers of every connection that went through."""
 
     def __init__(self, livekit_url: str, *, lose_offers: int) -> None:
         self._upstream = livekit_url
         self._lose_left = lose_offers
         self.lost = 0
+        self.offers = 0
         self.connections = 0
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -64,14 +66,15 @@ class SignalProxy:
                 lossy = _identity(request).startswith("client-") and self._lose_left > 0
                 if lossy:
                     self._lose_left -= 1
-                await _relay(client, upstream, self if lossy else None)
+                await _relay(client, upstream, self, lossy)
                 return client
 
 
 async def _relay(
     client: web.WebSocketResponse,
     upstream: aiohttp.ClientWebSocketResponse,
-    lossy: SignalProxy | None,
+    proxy: SignalProxy,
+    lossy: bool,
 ) -> None:
     published = False
 
@@ -80,13 +83,13 @@ async def _relay(
         async for message in client:
             if message.type != aiohttp.WSMsgType.BINARY:
                 break
-            if lossy is not None:
-                request = signal.SignalRequest.FromString(message.data)
-                kind = request.WhichOneof("message")
+            kind = signal.SignalRequest.FromString(message.data).WhichOneof("message")
+            if lossy:
                 published = published or kind == "add_track"
                 if published and kind == "offer":
-                    lossy.lost += 1
+                    proxy.lost += 1
                     continue
+            proxy.offers += kind == "offer"
             await upstream.send_bytes(message.data)
         await upstream.close()
 

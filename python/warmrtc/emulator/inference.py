@@ -28,6 +28,7 @@ from livekit import rtc
 
 from .. import trace
 from .._core import i420_shape, to_i420
+from ..early_offer import offer_now
 from ..models import RealtimeModel
 from ..rtc_frame import black_frame, i420_planes
 from ..source import VideoSource
@@ -90,7 +91,7 @@ class InferenceParticipant:
         room.on("track_subscribed", self._subscribed)
         # The client's mute state from its track's publication on: it is known (and reported)
         # before the model subscribes, which a muted track may take a while to allow.
-        room.on("track_published", lambda pub, who: self._mute_changed(who, pub, pub.muted))
+        room.on("track_published", self._published)
         room.on("track_muted", lambda who, pub: self._mute_changed(who, pub, True))
         room.on("track_unmuted", lambda who, pub: self._mute_changed(who, pub, False))
         trace.mark("model.join")
@@ -162,6 +163,13 @@ class InferenceParticipant:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _published(
+        self, publication: rtc.RemoteTrackPublication, who: rtc.RemoteParticipant
+    ) -> None:
+        self._mute_changed(who, publication, publication.muted)
+        if publication.kind == rtc.TrackKind.KIND_VIDEO:  # subscribed at our next offer
+            offer_now(self._room.local_participant, "model.offer_now")
 
     def _mute_changed(
         self, participant: rtc.Participant, publication: rtc.TrackPublication, muted: bool
