@@ -38,6 +38,10 @@ log = logging.getLogger("warmrtc.emulator")
 
 JOIN_GRACE = 10.0  # seconds leave() waits for a join still under way
 OPEN_SETTLE = 3.0  # seconds each step of opening the output waits for a frame to go out
+OPEN_POLL = 0.01  # seconds between looks at the output's counters while opening it
+# The size of the frame that ends the keepalive. Any size but the model's: the first generated
+# frame then changes the size, and the encoder starts again from a keyframe.
+CLOSING_SIZE = (64, 36)
 
 
 class InferenceParticipant:
@@ -128,24 +132,25 @@ class InferenceParticipant:
 
         Published muted, the track sends livekit's keepalive (black frames, dropped by the
         server) until the server has registered it; one black frame of our own ends the
-        keepalive, and then the track is unmuted while nothing flows. The server, waiting for a
-        keyframe to forward from, keeps asking the encoder for one (a PLI about every second),
-        so the first generated frame is encoded as a keyframe and forwarded at once. Unmuted
+        keepalive, and then the track is unmuted while nothing flows. That frame is small
+        (CLOSING_SIZE), so the first generated frame changes the size and the encoder starts
+        again from a keyframe, which the server forwards at once; a keyframe asked for while
+        muted was spent on the keepalive. Unmuted
         only when generation started, the server dropped the first generated frames and asked
         for a keyframe then, and its keyframe-request throttle (a second) could hold that back:
         that was the tail of a warm start, up to ~300 ms after the model's first frame.
         """
         try:
             # The server registers a track at its first packet.
-            await self._frame_out(track, 0, 0.05)
+            await self._frame_out(track, 0, OPEN_POLL)
             if self._output_live or self._source.closed:
                 return  # generation started first: _publish unmuted it
-            black = black_frame(self._model.width, self._model.height)
+            black = black_frame(*CLOSING_SIZE)
             sent = frames_sent(await track.get_stats())
             if self._output_live or self._source.closed:
                 return  # generation started meanwhile: no black frame into a live track
             self._source.rtc_source.capture_frame(black)
-            await self._frame_out(track, sent, 0.02)  # muted: the server drops it
+            await self._frame_out(track, sent, OPEN_POLL)  # muted: the server drops it
         except Exception as e:  # a track torn down under get_stats: the room is being left
             log.debug("the output track was not opened ahead: %r", e)
             return
