@@ -134,11 +134,11 @@ class InferenceParticipant:
         server) until the server has registered it; one black frame of our own ends the
         keepalive, and then the track is unmuted while nothing flows. That frame is small
         (CLOSING_SIZE), so the first generated frame changes the size and the encoder starts
-        again from a keyframe, which the server forwards at once; a keyframe asked for while
-        muted was spent on the keepalive. Unmuted
-        only when generation started, the server dropped the first generated frames and asked
-        for a keyframe then, and its keyframe-request throttle (a second) could hold that back:
-        that was the tail of a warm start, up to ~300 ms after the model's first frame.
+        again from a keyframe, which the server forwards at once (a keyframe it asked for while
+        the track was muted went into the keepalive). Unmuted only when generation started, the
+        server dropped the first generated frames and asked for a keyframe then, and its
+        keyframe-request throttle could hold that back: that was the tail of a warm start, up to
+        ~300 ms after the model's first frame.
         """
         try:
             # The server registers a track at its first packet.
