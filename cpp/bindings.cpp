@@ -172,7 +172,7 @@ py::array from_i420(py::object frame, const std::string& fmt) {
   return result;
 }
 
-py::dict stats_dict(const GateStats& s, uint64_t banded) {
+py::dict stats_dict(const GateStats& s) {
   py::dict d;
   d["captured"] = s.captured;
   d["dropped_while_muted"] = s.dropped_while_muted;
@@ -180,7 +180,7 @@ py::dict stats_dict(const GateStats& s, uint64_t banded) {
   d["converted"] = s.converted;
   d["rejected"] = s.rejected;
   d["bytes_in"] = s.bytes_in;
-  d["banded"] = banded;
+  d["banded"] = s.banded;
   return d;
 }
 
@@ -234,7 +234,7 @@ class Pipeline {
     pipeline_.close();
   }
   bool closed() { return pipeline_.gate().closed(); }
-  py::dict stats() { return stats_dict(pipeline_.gate().stats(), pipeline_.banded()); }
+  py::dict stats() { return stats_dict(pipeline_.gate().stats()); }
   int width() const { return pipeline_.width(); }
   int height() const { return pipeline_.height(); }
   std::string format() const { return pixel_format_name(pipeline_.format()); }
@@ -395,7 +395,8 @@ PYBIND11_MODULE(_core, m) {
       .def_property_readonly("closed", &Pipeline::closed, "True after _close_gate().")
       .def_property_readonly("stats", &Pipeline::stats,
                              "A new dict of the gate's counters: captured, dropped_while_muted, "
-                             "dropped_closed, converted, rejected, bytes_in.")
+                             "dropped_closed, converted, rejected, bytes_in, and banded (of the "
+                             "converted, those split into row bands across threads).")
       .def_property_readonly("width", &Pipeline::width, "Width frames are sent at.")
       .def_property_readonly("height", &Pipeline::height, "Height frames are sent at.")
       .def_property_readonly("fmt", &Pipeline::format, "The pixel format capture() takes.")

@@ -8,6 +8,7 @@ namespace warmrtc {
 
 struct GateStats {
   uint64_t captured, dropped_while_muted, dropped_closed, converted, rejected, bytes_in;
+  uint64_t banded;  // of the converted: split into row bands across threads
 };
 
 // Aligned to a cache line (and so a whole number of them in size): the counters are written
@@ -52,6 +53,7 @@ class alignas(64) Gate {
     bytes_in_.fetch_add(bytes, std::memory_order_relaxed);
   }
   void rejected() { rejected_.fetch_add(1, std::memory_order_relaxed); }
+  void banded() { banded_.fetch_add(1, std::memory_order_relaxed); }
 
   void set_muted(bool muted) { muted_.store(muted, std::memory_order_release); }
   bool muted() const { return muted_.load(std::memory_order_acquire); }
@@ -63,7 +65,8 @@ class alignas(64) Gate {
   GateStats stats() const {
     return {captured_.load(),       dropped_while_muted_.load(),
             dropped_closed_.load(), converted_.load(),
-            rejected_.load(),       bytes_in_.load()};
+            rejected_.load(),       bytes_in_.load(),
+            banded_.load()};
   }
 
  private:
@@ -71,7 +74,7 @@ class alignas(64) Gate {
   std::atomic<bool> closed_{false};
   std::atomic<int64_t> in_flight_{0};
   std::atomic<uint64_t> captured_{0}, dropped_while_muted_{0}, dropped_closed_{0}, converted_{0},
-      rejected_{0}, bytes_in_{0};
+      rejected_{0}, bytes_in_{0}, banded_{0};
 };
 
 }  // namespace warmrtc

@@ -140,7 +140,7 @@ bool VideoPipeline::send_i420(const SourceFrame& frame, FfiCaptureFrame& req) {
     pooled.resize(i420_size(width_, height_));
     planes = i420_layout(pooled.data(), width_, height_);
     if (convert_to_i420(frame, planes, pool_.get()) > 1) {
-      banded_.fetch_add(1, std::memory_order_relaxed);
+      gate_.banded();
     }
   }
   const int ch = chroma_size(height_);

@@ -1,7 +1,6 @@
 // One video source's hot path: gate -> convert/scale (libyuv) -> FFI capture.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <memory>
 
@@ -31,8 +30,6 @@ class VideoPipeline {
   PixelFormat format() const { return format_; }
   bool stamps_frames() const { return stamper_.enabled(); }
   int threads() const { return pool_ ? pool_->threads() : 1; }
-  // Frames whose conversion was split into row bands.
-  uint64_t banded() const { return banded_.load(std::memory_order_relaxed); }
 
   // True when delivering `frame` is a few microseconds of work, no longer than waking a
   // sleeping thread: letting go of Python's lock around it may not pay (see LockHandoff).
@@ -61,7 +58,6 @@ class VideoPipeline {
   Gate gate_;
   FrameStamper stamper_;
   std::unique_ptr<BandPool> pool_;
-  std::atomic<uint64_t> banded_{0};
 };
 
 }  // namespace warmrtc
