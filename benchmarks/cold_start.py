@@ -1,15 +1,14 @@
 """Cold start side by side with Decart's official Python client, on the same emulator.
 
 Cold start: connect -> first generated frame, the camera capturing from the start. Ours and the
-official client (`decart` 0.2.4, in its own environment: see official_client.py) take turns,
-run after run, on one emulator and with the same camera-like picture at the model's size, so
-drift on a shared machine hits both alike. Prints the p50 of each, the ratio against the
-target, and the median time of each of our connect steps.
+official client (the `decart` package, in its own environment: see official_client.py) take
+turns, run after run, on one emulator and with the same camera-like picture at the model's
+size, so drift on a shared machine hits both alike. Prints the p50 of each, the ratio against
+the target, and the median time of each of our connect steps.
 
-The official client needs its own environment (its dependencies may clash with ours):
-    python3 -m venv .cache/decart-venv
-    .cache/decart-venv/bin/pip install "decart[realtime]==0.2.4" "livekit==1.2.1"
-(``--official-python`` or WARMRTC_OFFICIAL_PYTHON names another interpreter.)
+The official client needs its own environment (its dependencies may clash with ours): `make
+bench` makes it once, with the versions pinned there (the Makefile's OFFICIAL_VENV).
+``--official-python`` or WARMRTC_OFFICIAL_PYTHON names another interpreter.
 
 Run inside the stack: python -m warmrtc.stack -- python benchmarks/cold_start.py
 """
@@ -99,6 +98,16 @@ class Official:
             self._proc.wait(5)
 
 
+def official_name(python: str) -> str:
+    """ "decart <version>" as installed for ``python``."""
+    ask = "import importlib.metadata as m; print(m.version('decart'))"
+    try:
+        done = subprocess.run([python, "-c", ask], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return "decart"
+    return f"decart {done.stdout.strip()}" if done.returncode == 0 else "decart"
+
+
 async def main(runs: int, official_python: str) -> None:
     have_official = Path(official_python).exists()
     mine: list[float] = []
@@ -128,7 +137,7 @@ async def main(runs: int, official_python: str) -> None:
             f"{name} {statistics.median(values) * 1000:.0f}" for name, values in steps.items()
         )
     )
-    for name, values in (("warmrtc", mine), ("decart 0.2.4", theirs)):
+    for name, values in (("warmrtc", mine), (official_name(official_python), theirs)):
         if values:
             shown = " ".join(f"{v * 1000:.0f}" for v in values)
             print(f"{name:13} ms: {shown}")
@@ -154,13 +163,13 @@ async def main(runs: int, official_python: str) -> None:
             )
         )
     else:
-        print(f"(no official client at {official_python}: see this file's docstring)")
+        print(f"(no official client at {official_python}: `make bench` installs it)")
     publish(figures)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=6)
+    parser.add_argument("--runs", type=int, default=10)
     parser.add_argument(
         "--official-python",
         default=os.environ.get("WARMRTC_OFFICIAL_PYTHON", str(DEFAULT_OFFICIAL)),

@@ -24,10 +24,10 @@ LOGS = HERE.parent / ".cache" / "bench"
 # (script, arguments, about how long it takes on the 2-core development machine)
 BENCHMARKS = [
     ("capture.py", [], "3 min"),
-    ("cold_start.py", [], "2 min"),
+    ("cold_start.py", [], "3 min"),
     ("warm_start.py", ["--runs", "12", "--idle", "3"], "3 min"),
     ("receive.py", [], "1 min"),
-    ("sessions.py", [], "3 min"),
+    ("sessions.py", [], "4 min"),
     ("latency.py", [], "1 min"),
 ]
 TIMEOUT = 20 * 60  # one benchmark, at most
