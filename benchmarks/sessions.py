@@ -2,7 +2,9 @@
 
 For each N: time to warm the pool, memory per warm session (RSS delta of this process), CPU
 while the pool sits warm and idle, and acquire latency with a non-empty pool (p50/p99).
-The emulator runs in its own process, so its costs are not counted here.
+The emulator runs in its own process, so its costs are not counted here. The reference for idle
+CPU is the same pools measured in a second process with livekit's native logs forwarded into
+Python (livekit's default, WARMRTC_LIVEKIT_LOGS=1), right after.
 
 Run inside the stack: python -m warmrtc.stack -- python benchmarks/sessions.py
 """
@@ -12,12 +14,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
+import os
 import resource
 import statistics
+import subprocess
+import sys
 import time
 
 import warmrtc
 from figures import Figure, publish
+from warmrtc.ffi_logs import LOGS_ENV
 from warmrtc.local_service import LocalService
 
 WIDTH, HEIGHT = 640, 360
@@ -83,11 +90,27 @@ async def measure(n: int, base_url: str, api_key: str, samples: int) -> dict[str
     }
 
 
-async def main(sizes: list[int], samples: int) -> None:
+def logs_forwarded(sizes: list[int]) -> dict[int, float]:
+    """Idle CPU per pool size with livekit's native logs forwarded into Python, measured by
+    this script in a process of its own (the setting holds for a whole process)."""
+    cmd = [sys.executable, __file__, "--sizes", *map(str, sizes), "--samples", "1", "--json"]
+    env = {**os.environ, LOGS_ENV: "1"}
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        print(f"(the reference run failed: {done.stderr.strip()[-500:]})")
+        return {}
+    return {int(r["n"]): r["idle_cpu"] for r in json.loads(done.stdout.splitlines()[-1])}
+
+
+async def main(sizes: list[int], samples: int, as_json: bool) -> None:
     with LocalService() as (base_url, api_key):
         # One unreported round first: the livekit runtime's one-time start-up is not a session.
         await measure(1, base_url, api_key, 1)
         rows = [await measure(n, base_url, api_key, samples) for n in sizes]
+    if as_json:
+        print(json.dumps(rows))
+        return
+    forwarded = logs_forwarded(sizes)
     print(
         f"{'warm sessions':>13} {'time to warm':>13} {'RSS/session':>12} "
         f"{'idle CPU':>9} {'acquire p50':>12} {'acquire p99':>12}  target"
@@ -99,17 +122,17 @@ async def main(sizes: list[int], samples: int) -> None:
             f"  p99 <= 5 ms ({r['samples']} acquires, {r['failed']} failed warm-ups)"
         )
     print("(idle CPU: this process's CPU time over wall time while the pool sat warm, % of a core)")
-    # The reference is the same pool with livekit's native logs forwarded into Python, as
-    # before they were kept out (WARMRTC_LIVEKIT_LOGS=1 measures it again), in the same
-    # sitting: 1.0-1.9 %, 2.5-3.9 % and 12.3-30.3 % of a core for 1, 4 and 16 warm sessions.
-    before = {1: "1.0-1.9 % before", 4: "2.5-3.9 % before", 16: "12.3-30.3 % before"}
     publish(
         [
             Figure(
                 "sessions",
                 f"idle CPU, {r['n']} warm",
                 f"{r['idle_cpu'] * 100:.1f} %",
-                reference=before.get(int(r["n"]), ""),
+                reference=(
+                    f"{forwarded[int(r['n'])] * 100:.1f} % with livekit's logs forwarded"
+                    if int(r["n"]) in forwarded
+                    else ""
+                ),
             )
             for r in rows
         ]
@@ -131,5 +154,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--samples", type=int, default=48, help="acquires measured per size")
+    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # the reference
     args = parser.parse_args()
-    asyncio.run(main(args.sizes, args.samples))
+    asyncio.run(main(args.sizes, args.samples, args.json))
