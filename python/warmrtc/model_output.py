@@ -3,7 +3,9 @@
 The model (participants ``inference-server-*``) may publish its output before or after we
 join, and publishes it again when generation restarts: a reader is attached on every
 subscribe of a track not read yet, and to what was already subscribed when the join finished
-(:meth:`attach_subscribed`). Used by a session's media link and by a spectator alike.
+(:meth:`attach_subscribed`). When the model publishes, livekit is asked for an offer at once,
+so the server starts the subscription without its own wait (:mod:`.early_offer`). Used by a
+session's media link and by a spectator alike.
 
 The readers run on a :class:`ReceiveThread` of this output's own: each frame is taken from the
 FFI and converted to the output format there, with the GIL released for the pixels, and the
