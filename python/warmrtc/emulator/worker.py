@@ -15,7 +15,8 @@ milliseconds (where there is no forkserver, on Windows, workers are spawned: slo
 otherwise). The emulator talks to a worker over a pipe: it sends ``join``, ``release`` (the
 initial state applied) and ``leave``; the worker sends ``joined`` or ``failed``, one ``frame``
 per input frame (the meter counts them), ``muted`` changes, and ``left``. A worker whose pipe
-closes (the emulator is gone) leaves its room and exits.
+closes (the emulator is gone) leaves its room and exits, within LEAVE_TIMEOUT even when leaving
+hangs: nobody else is left to kill it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import signal
+import threading
 from collections.abc import Callable
 from multiprocessing import forkserver
 from multiprocessing.connection import Connection
@@ -240,7 +243,13 @@ def run_worker(
 
 
 async def _serve(
-    conn: Connection, model: RealtimeModel, echo_stamps: bool, delay: float, hold: bool
+    conn: Connection,
+    model: RealtimeModel,
+    echo_stamps: bool,
+    delay: float,
+    hold: bool,
+    *,
+    orphan_exit: float = LEAVE_TIMEOUT,
 ) -> None:
     from .inference import InferenceParticipant
 
@@ -253,6 +262,11 @@ async def _serve(
         except (EOFError, OSError):  # the emulator is gone: leave
             loop.remove_reader(conn.fileno())
             commands.put_nowait(("leave",))
+            # Seen once in a benchmark: 9 workers whose leaving never ended outlived the emulator
+            # (and kept its forkserver alive) for good. A thread, so a stuck loop cannot stop it.
+            exit_anyway = threading.Timer(orphan_exit, os._exit, args=(0,))
+            exit_anyway.daemon = True
+            exit_anyway.start()
 
     def send(*message: object) -> None:
         try:
