@@ -37,8 +37,7 @@ from ..stats import frames_sent
 log = logging.getLogger("warmrtc.emulator")
 
 JOIN_GRACE = 10.0  # seconds leave() waits for a join still under way
-OPEN_SETTLE = 3.0  # seconds the opening of the output waits for a frame to go out
-OPEN_POLL = 0.01  # seconds between looks at the output's counters while opening it
+OPEN_SETTLE = 3.0  # seconds each step of opening the output waits for a frame to go out
 
 
 class InferenceParticipant:
@@ -128,31 +127,37 @@ class InferenceParticipant:
         """Unmutes the output track ahead of generation, with nothing to send.
 
         Published muted, the track sends livekit's keepalive (black frames, dropped by the
-        server; the first goes out ~100 ms after publishing). Black frames of our own go in
-        instead, one every OPEN_POLL until one has been sent: that ends the keepalive, the
-        server registers the track at its first packet, and the track is unmuted while nothing
-        flows. The server, waiting for a keyframe to forward from, asks the encoder for one,
+        server) until the server has registered it; one black frame of our own ends the
+        keepalive, and then the track is unmuted while nothing flows. The server, waiting for a
+        keyframe to forward from, keeps asking the encoder for one (a PLI about every second),
         so the first generated frame is encoded as a keyframe and forwarded at once. Unmuted
         only when generation started, the server dropped the first generated frames and asked
-        for a keyframe then, and its keyframe-request throttle could hold that back (the tail
-        of a warm start, up to ~300 ms). Waiting for livekit's first keepalive frame instead of
-        sending our own, the opening mostly lost that race in a cold start.
+        for a keyframe then, and its keyframe-request throttle (a second) could hold that back:
+        that was the tail of a warm start, up to ~300 ms after the model's first frame.
         """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + OPEN_SETTLE
-        black = black_frame(self._model.width, self._model.height)
         try:
-            while frames_sent(await track.get_stats()) == 0 and loop.time() < deadline:
-                if self._output_live or self._source.closed:
-                    return  # generation started first: _publish unmuted it
-                # Frames before the transport is up are dropped: so, again until one is out.
-                self._source.rtc_source.capture_frame(black)
-                await asyncio.sleep(OPEN_POLL)
+            # The server registers a track at its first packet.
+            await self._frame_out(track, 0, 0.05)
+            if self._output_live or self._source.closed:
+                return  # generation started first: _publish unmuted it
+            black = black_frame(self._model.width, self._model.height)
+            sent = frames_sent(await track.get_stats())
+            if self._output_live or self._source.closed:
+                return  # generation started meanwhile: no black frame into a live track
+            self._source.rtc_source.capture_frame(black)
+            await self._frame_out(track, sent, 0.02)  # muted: the server drops it
         except Exception as e:  # a track torn down under get_stats: the room is being left
             log.debug("the output track was not opened ahead: %r", e)
             return
         if not self._output_live and not self._source.closed:
             self._go_live(track, "model.output_opened")
+
+    async def _frame_out(self, track: rtc.LocalVideoTrack, sent: int, poll: float) -> None:
+        """Waits (bounded) until the track has sent more than ``sent`` frames."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + OPEN_SETTLE
+        while frames_sent(await track.get_stats()) <= sent and loop.time() < deadline:
+            await asyncio.sleep(poll)
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
