@@ -59,21 +59,14 @@ def median_us(fn: Callable[[], object], runs: int, batch: int = 1) -> float:
 
 
 def side_by_side(fns: list[Callable[[], object]], rounds: int, batch: int = 8) -> list[list[float]]:
-    """Each of ``fns`` timed in turn, round after round: in a round, each is called once to warm
-    up and then ``batch`` times (its median kept), so each works from warm caches as in a loop
-    of its own. Per function, its time in microseconds round by round. A burst of load from
-    elsewhere lands on one round's functions alike, so ratios taken round by round hold up
-    where medians taken apart drift."""
+    """Each of ``fns`` timed in turn, round after round: in a round, each gets a median_us of
+    ``batch`` calls, so each works from warm caches as in a loop of its own. Per function, its
+    time in microseconds round by round. A burst of load from elsewhere lands on one round's
+    functions alike, so ratios taken round by round hold up where medians taken apart drift."""
     times: list[list[float]] = [[] for _ in fns]
     for _ in range(rounds):
         for fn, own in zip(fns, times, strict=True):
-            fn()
-            calls = []
-            for _ in range(batch):
-                start = time.perf_counter_ns()
-                fn()
-                calls.append((time.perf_counter_ns() - start) / 1000)
-            own.append(statistics.median(calls))
+            own.append(median_us(fn, batch))
     return times
 
 
