@@ -64,6 +64,9 @@ class FakeRoom:
         pass
 
 
+PUB = SimpleNamespace(sid="TR_x", muted=False)  # the publication, as the stall watch reads it
+
+
 def model_track(sid: str) -> tuple[Any, Any]:
     track = SimpleNamespace(sid=sid, kind=rtc.TrackKind.KIND_VIDEO)
     return track, SimpleNamespace(identity="inference-server-1")
@@ -96,7 +99,7 @@ def test_frames_reach_the_owner_loop_in_order_converted_elsewhere(
             "bgr24",
         )
         main = threading.current_thread()
-        output._subscribed(*model_track("TR_1")[:1], None, model_track("TR_1")[1])  # type: ignore[arg-type]
+        output._subscribed(*model_track("TR_1")[:1], PUB, model_track("TR_1")[1])  # type: ignore[arg-type]
         async with asyncio.timeout(10):
             while len(got) < 20:
                 await asyncio.sleep(0.01)
@@ -119,7 +122,7 @@ def test_a_reader_that_fails_is_reported_with_its_error(
         got: list[GeneratedFrame] = []
         output = ModelOutput(FakeRoom(), got.append, "test-output", "bgr24")  # type: ignore[arg-type]
         track, participant = model_track("TR_2")
-        output._subscribed(track, None, participant)  # type: ignore[arg-type]
+        output._subscribed(track, PUB, participant)  # type: ignore[arg-type]
         async with asyncio.timeout(10):
             while not caplog.records:
                 await asyncio.sleep(0.01)
@@ -150,8 +153,8 @@ def test_stop_while_reading_ends_the_reader_and_the_thread(monkeypatch: pytest.M
         got: list[GeneratedFrame] = []
         output = ModelOutput(FakeRoom(), got.append, "test-output", "bgr24")  # type: ignore[arg-type]
         track, participant = model_track("TR_3")
-        output._subscribed(track, None, participant)  # type: ignore[arg-type]
-        output._subscribed(track, None, participant)  # type: ignore[arg-type]  # read once
+        output._subscribed(track, PUB, participant)  # type: ignore[arg-type]
+        output._subscribed(track, PUB, participant)  # type: ignore[arg-type]  # read once
         async with asyncio.timeout(10):
             while len(got) < 5:
                 await asyncio.sleep(0.01)
@@ -163,7 +166,7 @@ def test_stop_while_reading_ends_the_reader_and_the_thread(monkeypatch: pytest.M
         await asyncio.sleep(0.05)
         assert len(got) == count  # nothing delivered once stopped
         assert not [t for t in threading.enumerate() if t.name == "test-output"]
-        output._subscribed(track, None, participant)  # type: ignore[arg-type]  # no more
+        output._subscribed(track, PUB, participant)  # type: ignore[arg-type]  # no more
         assert output.stop() == stopping
 
     asyncio.run(run())
@@ -175,7 +178,7 @@ def test_clients_tracks_are_not_read(monkeypatch: pytest.MonkeyPatch) -> None:
     async def run() -> None:
         output = ModelOutput(FakeRoom(), lambda _f: None, "test-output", "bgr24")  # type: ignore[arg-type]
         track, _ = model_track("TR_4")
-        output._subscribed(track, None, SimpleNamespace(identity="client"))  # type: ignore[arg-type]
+        output._subscribed(track, PUB, SimpleNamespace(identity="client"))  # type: ignore[arg-type]
         assert output.stop() == []  # no thread was started for it
 
     asyncio.run(run())

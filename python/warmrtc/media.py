@@ -72,7 +72,13 @@ class MediaLink:
         self._latency = latency  # fed with the stamps the model echoes, when it does
         self._room = rtc.Room()
         self._track: rtc.LocalVideoTrack | None = None
-        self._output = ModelOutput(self._room, self._generated, "warmrtc-output", output_format)
+        self._output = ModelOutput(
+            self._room,
+            self._generated,
+            "warmrtc-output",
+            output_format,
+            expecting=lambda: not switch.muted,  # live: the model generates
+        )
         self._keepalive: asyncio.Task[None] | None = None
         self._media_check: asyncio.Task[None] | None = None
         self._in_flight: set[asyncio.Future[Any]] = set()  # livekit calls that cannot be called off

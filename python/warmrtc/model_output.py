@@ -4,8 +4,9 @@ The model (participants ``inference-server-*``) may publish its output before or
 join, and publishes it again when generation restarts: a reader is attached on every
 subscribe of a track not read yet, and to what was already subscribed when the join finished
 (:meth:`attach_subscribed`). When the model publishes, livekit is asked for an offer at once,
-so the server starts the subscription without its own wait (:mod:`.early_offer`). Used by a
-session's media link and by a spectator alike.
+so the server starts the subscription without its own wait (:mod:`.early_offer`). A track
+whose decoded frames never reach its reader is subscribed anew (:mod:`.stalled_track`), and the
+new track gets a reader of its own. Used by a session's media link and by a spectator alike.
 
 The readers run on a :class:`ReceiveThread` of this output's own: each frame is taken from the
 FFI and converted to the output format there, with the GIL released for the pixels, and the
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import threading
 from collections.abc import Callable
 
 from livekit import rtc
@@ -29,6 +31,7 @@ from .handoff import Handoff
 from .models import INFERENCE_IDENTITY_PREFIX
 from .receive_thread import ReceiveThread
 from .rtc_frame import GeneratedFrame
+from .stalled_track import stalled, subscribe_anew
 
 log = logging.getLogger("warmrtc")
 
@@ -37,7 +40,8 @@ HANDOFF_DEPTH = 4  # converted frames waiting for a busy loop; older ones are dr
 
 class ModelOutput:
     """Reads the model's video tracks in ``room``; ``on_frame`` gets every converted frame,
-    on the loop that made this object. Built, used and stopped on that loop."""
+    on the loop that made this object. Built, used and stopped on that loop. ``expecting()``
+    says when generated frames should come (a live session), so a track that stalls is found."""
 
     def __init__(
         self,
@@ -45,8 +49,11 @@ class ModelOutput:
         on_frame: Callable[[GeneratedFrame], None],
         name: str,
         output_format: str,
+        expecting: Callable[[], bool] = lambda: True,
     ) -> None:
         self._loop = asyncio.get_running_loop()
+        self._expecting = expecting
+        self._watches: set[asyncio.Task[None]] = set()  # for stalled tracks, until a first frame
         self._format = output_format
         self._name = name  # of the receive thread
         self._handoff = Handoff(self._loop, on_frame, HANDOFF_DEPTH)
@@ -80,6 +87,8 @@ class ModelOutput:
         end once the thread has, within a bound. Idempotent: later calls return the same."""
         self._stopped = True
         self._handoff.close()
+        for watch in self._watches:
+            watch.cancel()
         thread, self._thread = self._thread, None
         if thread is not None:
             thread.stop()  # from here, even if nobody awaits the end, the thread goes
@@ -101,29 +110,48 @@ class ModelOutput:
             offer_now(self._room.local_participant, "client.offer_now")
 
     def _subscribed(
-        self, track: rtc.Track, _pub: rtc.RemoteTrackPublication, participant: rtc.RemoteParticipant
+        self, track: rtc.Track, pub: rtc.RemoteTrackPublication, participant: rtc.RemoteParticipant
     ) -> None:
         if not participant.identity.startswith(INFERENCE_IDENTITY_PREFIX):
             return  # a client's camera is not the model's output
         if track.kind != rtc.TrackKind.KIND_VIDEO or track.sid in self._read_sids or self._stopped:
             return
         self.tracks.append(track)
-        trace.mark("client.output_subscribed", muted=getattr(_pub, "muted", None))
+        trace.mark("client.output_subscribed", muted=getattr(pub, "muted", None))
         self._read_sids.add(track.sid)
-        self._start_reader(track)
+        first = threading.Event()  # set on the receive thread
+        reader = self._start_reader(track, first)
+        watch = self._loop.create_task(self._unstall(track, pub, first, reader))
+        self._watches.add(watch)
+        watch.add_done_callback(self._watches.discard)
 
-    def _start_reader(self, track: rtc.Track) -> None:
+    def _start_reader(
+        self, track: rtc.Track, first: threading.Event
+    ) -> concurrent.futures.Future[None]:
         if self._thread is None:
             self._thread = ReceiveThread(self._name)
-        reader = self._thread.submit(self._read(track))
+        reader = self._thread.submit(self._read(track, first))
         reader.add_done_callback(lambda done: self._reader_ended(track.sid, done))
+        return reader
 
-    async def _read(self, track: rtc.Track) -> None:
+    async def _unstall(
+        self,
+        track: rtc.Track,
+        pub: rtc.RemoteTrackPublication,
+        first: threading.Event,
+        reader: concurrent.futures.Future[None],
+    ) -> None:
+        if not await stalled(track, pub, first.is_set, self._expecting) or self._stopped:
+            return
+        reader.cancel()  # hands its stream back; the new subscription gets a reader of its own
+        self._read_sids.discard(track.sid)
+        await subscribe_anew(pub)
+
+    async def _read(self, track: rtc.Track, first: threading.Event) -> None:
         # On the receive thread.
-        first = True
         async for frame in generated_frames(track, self._format):
-            if first:
-                first = False
+            if not first.is_set():
+                first.set()
                 trace.mark("client.output_frame")
             self._handoff.put(frame)
 

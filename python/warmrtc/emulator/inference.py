@@ -17,6 +17,7 @@ before it is published: a stand-in for the model's inference time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -32,12 +33,14 @@ from ..early_offer import offer_now
 from ..models import RealtimeModel
 from ..rtc_frame import black_frame, i420_planes
 from ..source import VideoSource
+from ..stalled_track import stalled, subscribe_anew
 from ..stats import frames_sent
 
 log = logging.getLogger("warmrtc.emulator")
 
 JOIN_GRACE = 10.0  # seconds leave() waits for a join still under way
 OPEN_SETTLE = 3.0  # seconds each step of opening the output waits for a frame to go out
+STREAM_CLOSE = 1.0  # seconds an input stream's close may take
 
 
 class InferenceParticipant:
@@ -75,6 +78,7 @@ class InferenceParticipant:
         self._generating = False
         self._output_live = False  # unmuted: ahead of generation, or by its first frame
         self._held = hold  # until release(): the initial state has not applied yet
+        self._input_muted = True  # the client's video, as its publication last said
         self._joining: asyncio.Task[None] | None = None
 
     def start(self, url: str, token: str) -> asyncio.Task[None]:
@@ -159,10 +163,11 @@ class InferenceParticipant:
         while frames_sent(await track.get_stats()) <= sent and loop.time() < deadline:
             await asyncio.sleep(poll)
 
-    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     def _published(
         self, publication: rtc.RemoteTrackPublication, who: rtc.RemoteParticipant
@@ -179,6 +184,7 @@ class InferenceParticipant:
             isinstance(participant, rtc.RemoteParticipant)
             and publication.kind == rtc.TrackKind.KIND_VIDEO
         ):
+            self._input_muted = muted
             trace.mark("model.input_muted" if muted else "model.input_unmuted")
             if not muted and trace.enabled():
                 self._trace_stats(publication)
@@ -200,17 +206,32 @@ class InferenceParticipant:
         trace.mark("model.input_subscribed", room=self._room.name)
         if track.kind != rtc.TrackKind.KIND_VIDEO:
             return
+        self._input_muted = publication.muted
         self._on_muted(publication.muted)
-        self._spawn(self._generate(track))
+        first = asyncio.Event()
+        generating = self._spawn(self._generate(track, first))
+        self._spawn(self._unstall(track, publication, first, generating))
 
-    async def _generate(self, track: rtc.Track) -> None:
+    async def _unstall(
+        self,
+        track: rtc.Track,
+        publication: rtc.RemoteTrackPublication,
+        first: asyncio.Event,
+        generating: asyncio.Task[None],
+    ) -> None:
+        """A track whose decoded frames never reach the stream (see ``stalled_track``) is
+        subscribed anew; ``_subscribed`` then starts generating from the new one."""
+        if await stalled(track, publication, first.is_set, lambda: not self._input_muted):
+            generating.cancel()
+            await subscribe_anew(publication)
+
+    async def _generate(self, track: rtc.Track, first: asyncio.Event) -> None:
         stream = rtc.VideoStream(track, format=rtc.VideoBufferType.I420)
         min_interval = 1.0 / self._model.fps
-        traced = False
         try:
             async for event in stream:
-                if not traced:
-                    traced = True
+                if not first.is_set():
+                    first.set()
                     trace.mark("model.input_frame", held=self._held)
                 if self._held:
                     continue  # dropped before the model: not generated from, not billed
@@ -221,7 +242,9 @@ class InferenceParticipant:
                 self._last_output = now
                 self._emit(event.frame, _stamp_of(event))
         finally:
-            await stream.aclose()
+            # Bounded: a stream whose track was never fed may end without the FFI's last event.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stream.aclose(), STREAM_CLOSE)
 
     def _emit(self, frame: rtc.VideoFrame, stamp: int | None) -> None:
         size = (self._model.width, self._model.height)
