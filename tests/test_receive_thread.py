@@ -14,8 +14,9 @@ from typing import Any
 import numpy as np
 import pytest
 from livekit import rtc
+from livekit.rtc._proto import stats_pb2
 
-from warmrtc import model_output
+from warmrtc import model_output, stalled_track
 from warmrtc.model_output import ModelOutput
 from warmrtc.receive_thread import ReceiveThread
 from warmrtc.rtc_frame import GeneratedFrame
@@ -64,7 +65,9 @@ class FakeRoom:
         pass
 
 
-PUB = SimpleNamespace(sid="TR_x", muted=False)  # the publication, as the stall watch reads it
+def pub_of(track: Any) -> Any:
+    """The track's publication, as the stall watch reads it."""
+    return SimpleNamespace(sid=track.sid, muted=False, track=track, subscribed=True)
 
 
 def model_track(sid: str) -> tuple[Any, Any]:
@@ -99,7 +102,8 @@ def test_frames_reach_the_owner_loop_in_order_converted_elsewhere(
             "bgr24",
         )
         main = threading.current_thread()
-        output._subscribed(*model_track("TR_1")[:1], PUB, model_track("TR_1")[1])  # type: ignore[arg-type]
+        track, participant = model_track("TR_1")
+        output._subscribed(track, pub_of(track), participant)
         async with asyncio.timeout(10):
             while len(got) < 20:
                 await asyncio.sleep(0.01)
@@ -122,7 +126,7 @@ def test_a_reader_that_fails_is_reported_with_its_error(
         got: list[GeneratedFrame] = []
         output = ModelOutput(FakeRoom(), got.append, "test-output", "bgr24")  # type: ignore[arg-type]
         track, participant = model_track("TR_2")
-        output._subscribed(track, PUB, participant)  # type: ignore[arg-type]
+        output._subscribed(track, pub_of(track), participant)  # type: ignore[arg-type]
         async with asyncio.timeout(10):
             while not caplog.records:
                 await asyncio.sleep(0.01)
@@ -153,8 +157,8 @@ def test_stop_while_reading_ends_the_reader_and_the_thread(monkeypatch: pytest.M
         got: list[GeneratedFrame] = []
         output = ModelOutput(FakeRoom(), got.append, "test-output", "bgr24")  # type: ignore[arg-type]
         track, participant = model_track("TR_3")
-        output._subscribed(track, PUB, participant)  # type: ignore[arg-type]
-        output._subscribed(track, PUB, participant)  # type: ignore[arg-type]  # read once
+        output._subscribed(track, pub_of(track), participant)  # type: ignore[arg-type]
+        output._subscribed(track, pub_of(track), participant)  # type: ignore[arg-type]  # read once
         async with asyncio.timeout(10):
             while len(got) < 5:
                 await asyncio.sleep(0.01)
@@ -166,7 +170,7 @@ def test_stop_while_reading_ends_the_reader_and_the_thread(monkeypatch: pytest.M
         await asyncio.sleep(0.05)
         assert len(got) == count  # nothing delivered once stopped
         assert not [t for t in threading.enumerate() if t.name == "test-output"]
-        output._subscribed(track, PUB, participant)  # type: ignore[arg-type]  # no more
+        output._subscribed(track, pub_of(track), participant)  # type: ignore[arg-type]  # no more
         assert output.stop() == stopping
 
     asyncio.run(run())
@@ -178,7 +182,78 @@ def test_clients_tracks_are_not_read(monkeypatch: pytest.MonkeyPatch) -> None:
     async def run() -> None:
         output = ModelOutput(FakeRoom(), lambda _f: None, "test-output", "bgr24")  # type: ignore[arg-type]
         track, _ = model_track("TR_4")
-        output._subscribed(track, PUB, SimpleNamespace(identity="client"))  # type: ignore[arg-type]
+        output._subscribed(track, pub_of(track), SimpleNamespace(identity="client"))  # type: ignore[arg-type]
         assert output.stop() == []  # no thread was started for it
+
+    asyncio.run(run())
+
+
+class DecodingTrack(SimpleNamespace):
+    """A model track whose receiver decodes frames: 3 more at each read of its stats."""
+
+    def __init__(self, sid: str) -> None:
+        super().__init__(sid=sid, kind=rtc.TrackKind.KIND_VIDEO, decoded=0)
+
+    async def get_stats(self) -> list[Any]:
+        self.decoded += 3
+        stats = stats_pb2.RtcStats()
+        stats.inbound_rtp.inbound.frames_decoded = self.decoded
+        return [stats]
+
+
+def test_a_stalled_output_track_is_subscribed_anew_and_the_new_one_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(stalled_track, "IDLE_POLL", 0.05)
+    monkeypatch.setattr(stalled_track, "POLL", 0.05)
+    monkeypatch.setattr(stalled_track, "STALL", 0.2)
+    old, fresh = DecodingTrack("TR_5"), DecodingTrack("TR_5")
+    old_ended = threading.Event()
+
+    async def frames(track: Any, fmt: str) -> AsyncIterator[GeneratedFrame]:
+        try:
+            if track is old:  # decoded by WebRTC, never handed to the stream
+                await asyncio.sleep(3600)
+            for i in range(5):
+                yield GeneratedFrame(np.full((2, 2, 3), i, np.uint8), i)
+                await asyncio.sleep(0.001)
+        finally:
+            if track is old:
+                old_ended.set()
+
+    monkeypatch.setattr(model_output, "generated_frames", frames)
+
+    async def run() -> None:
+        got: list[GeneratedFrame] = []
+        output = ModelOutput(FakeRoom(), got.append, "test-output", "bgr24")  # type: ignore[arg-type]
+        _, participant = model_track("TR_5")
+        loop = asyncio.get_running_loop()
+
+        class Publication(SimpleNamespace):
+            """livekit's: the (un)subscription lands a moment after it is asked for."""
+
+            def set_subscribed(self, on: bool) -> None:
+                self.asked.append(on)
+                loop.call_later(0.05, self.subscribe if on else self.unsubscribe)
+
+            def unsubscribe(self) -> None:
+                self.subscribed, self.track = False, None
+
+            def subscribe(self) -> None:
+                self.subscribed, self.track = True, fresh
+                output._subscribed(fresh, self, participant)  # type: ignore[arg-type]
+
+        pub = Publication(sid="TR_5", muted=False, track=old, subscribed=True, asked=[])
+        output._subscribed(old, pub, participant)  # type: ignore[arg-type]
+        async with asyncio.timeout(10):
+            while len(got) < 5:
+                await asyncio.sleep(0.01)
+        assert pub.asked == [False, True]
+        assert old_ended.wait(5), "the stalled track's reader handed its stream back"
+        assert output.current_tracks == [fresh]
+        output._subscribed(old, pub, participant)  # type: ignore[arg-type]  # a late attach
+        assert output.current_tracks == [fresh]
+        assert [f.user_timestamp_us for f in got] == list(range(5))
+        await asyncio.wait_for(asyncio.gather(*output.stop()), 10)
 
     asyncio.run(run())

@@ -171,7 +171,7 @@ class MediaLink:
             return [], []
         published = await self._track.get_stats() if self._track is not None else []
         output: list[Any] = []
-        for track in list(self._output.tracks):
+        for track in self._output.current_tracks:
             if isinstance(track, rtc.RemoteVideoTrack) and not self._closed:
                 output.extend(await track.get_stats())
         return list(published), output

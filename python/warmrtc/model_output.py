@@ -58,7 +58,10 @@ class ModelOutput:
         self._name = name  # of the receive thread
         self._handoff = Handoff(self._loop, on_frame, HANDOFF_DEPTH)
         self._thread: ReceiveThread | None = None  # started with the first track
-        self._read_sids: set[str] = set()  # the tracks with a reader, by sid
+        # The track read, by sid. A track subscribed anew comes back as a new object with the
+        # same sid: it replaces the stalled one here, and gets a reader of its own.
+        self._reading: dict[str, rtc.Track] = {}
+        self._stalled: list[rtc.Track] = []  # never read again, whatever event comes late
         # The tracks, alive until the room is left: livekit's FFI drops a room's remote track
         # handles itself when it closes, and a track collected before that (the model left
         # first) would make it log "Attempted to drop unknown FFI handle".
@@ -73,6 +76,11 @@ class ModelOutput:
     def dropped(self) -> int:
         """Converted frames dropped because the owner's loop was too busy to take them."""
         return self._handoff.dropped
+
+    @property
+    def current_tracks(self) -> list[rtc.Track]:
+        """The tracks read now, one per output track (not the stalled ones they replaced)."""
+        return list(self._reading.values())
 
     def attach_subscribed(self) -> None:
         """Attaches to the model's tracks subscribed before the handler could see them."""
@@ -114,11 +122,13 @@ class ModelOutput:
     ) -> None:
         if not participant.identity.startswith(INFERENCE_IDENTITY_PREFIX):
             return  # a client's camera is not the model's output
-        if track.kind != rtc.TrackKind.KIND_VIDEO or track.sid in self._read_sids or self._stopped:
+        if track.kind != rtc.TrackKind.KIND_VIDEO or self._stopped:
             return
+        if self._reading.get(track.sid) is track or any(t is track for t in self._stalled):
+            return  # read already, or stalled
         self.tracks.append(track)
         trace.mark("client.output_subscribed", muted=getattr(pub, "muted", None))
-        self._read_sids.add(track.sid)
+        self._reading[track.sid] = track
         first = threading.Event()  # set on the receive thread
         reader = self._start_reader(track, first)
         watch = self._loop.create_task(self._unstall(track, pub, first, reader))
@@ -143,8 +153,8 @@ class ModelOutput:
     ) -> None:
         if not await stalled(track, pub, first.is_set, self._expecting) or self._stopped:
             return
+        self._stalled.append(track)
         reader.cancel()  # hands its stream back; the new subscription gets a reader of its own
-        self._read_sids.discard(track.sid)
         await subscribe_anew(pub)
 
     async def _read(self, track: rtc.Track, first: threading.Event) -> None:

@@ -24,8 +24,11 @@ from . import trace
 log = logging.getLogger("warmrtc")
 
 STALL = 1.0  # seconds of frames decoded with none delivered, before the track counts as stalled
-POLL = 0.25  # seconds between two looks at the track's stats
+POLL = 0.25  # seconds between two looks at the stats of a track that decodes frames
+IDLE_POLL = 1.0  # the same while it has decoded none (a warm session's track, for minutes)
 UNSUBSCRIBE_WAIT = 2.0  # seconds subscribe_anew waits for the old subscription to end
+RESUBSCRIBE_WAIT = 5.0  # seconds it waits for the new track
+RESUBSCRIBE_TRIES = 3
 
 
 def frames_decoded(stats: list[Any]) -> int:
@@ -41,48 +44,65 @@ async def stalled(
     expected: Callable[[], bool] = lambda: True,
 ) -> bool:
     """Watches ``track`` until ``delivered()`` says a frame reached its reader (False), or
-    until its receiver has been decoding frames for STALL seconds with none delivered (True).
+    until its receiver has gone on decoding frames for STALL seconds with none delivered
+    (True).
 
     The stats are read only while ``expected()`` says frames should come and the publication
-    is unmuted (a warm session's tracks cost nothing here). Ends False when the track goes with
-    its room. Cancel it to stop watching."""
+    is unmuted, and once a second while nothing is decoded. Ends False when the publication no
+    longer holds ``track`` (unsubscribed, or its room left). Cancel it to stop watching."""
     loop = asyncio.get_running_loop()
-    decoding_since: float | None = None
+    since: tuple[float, int] | None = None  # when frames were first seen decoded, and how many
     while not delivered():
-        await asyncio.sleep(POLL)
-        if delivered():
+        await asyncio.sleep(POLL if since is not None else IDLE_POLL)
+        if delivered() or publication.track is not track:
             break
         if not expected() or publication.muted:
-            decoding_since = None
+            since = None
             continue
         try:
             decoded = frames_decoded(await track.get_stats())
-        except Exception:  # the track was torn down with its room
+        except Exception as e:  # the track was torn down with its room
+            log.debug("track %s: no stats, no more watching: %r", track.sid, e)
             return False
         if decoded == 0:
             continue
-        if decoding_since is None:
-            decoding_since = loop.time()
-        elif loop.time() - decoding_since >= STALL and not delivered():
+        if since is None:
+            since = (loop.time(), decoded)
+        elif loop.time() - since[0] >= STALL and decoded > since[1] and not delivered():
             trace.mark("track.stalled", sid=track.sid, decoded=decoded)
             return True
     return False
 
 
-async def subscribe_anew(publication: rtc.RemoteTrackPublication) -> None:
-    """Ends the subscription to ``publication`` and starts a new one: the room then reports
-    the track subscribed again, as a new track object. Never raises (the room may be gone)."""
+async def subscribe_anew(publication: rtc.RemoteTrackPublication) -> bool:
+    """Ends the subscription to ``publication`` and starts a new one; True once the publication
+    holds a new track (the room reports it subscribed, as a new track object). Tries
+    RESUBSCRIBE_TRIES times, each bounded; never raises (the room may be gone)."""
+    old = publication.track
+    loop = asyncio.get_running_loop()
     log.info("track %s: frames decoded but none delivered; subscribing anew", publication.sid)
-    try:
-        publication.set_subscribed(False)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + UNSUBSCRIBE_WAIT
-        # Subscribing again before the server has ended the old subscription would keep it.
-        while publication.subscribed and loop.time() < deadline:
-            await asyncio.sleep(0.02)
-        publication.set_subscribed(True)
-    except Exception as e:
-        log.debug("track %s: no new subscription: %r", publication.sid, e)
+    for _ in range(RESUBSCRIBE_TRIES):
+        try:
+            publication.set_subscribed(False)
+            # Subscribing again before the server has ended the old subscription would keep it.
+            deadline = loop.time() + UNSUBSCRIBE_WAIT
+            while publication.subscribed and loop.time() < deadline:
+                await asyncio.sleep(0.02)
+            publication.set_subscribed(True)
+            deadline = loop.time() + RESUBSCRIBE_WAIT
+            while loop.time() < deadline:
+                if publication.track is not None and publication.track is not old:
+                    return True
+                await asyncio.sleep(0.05)
+        except Exception as e:
+            log.debug("track %s: no new subscription: %r", publication.sid, e)
+            return False
+    log.warning(
+        "track %s: no new subscription after %d tries; its frames stay lost",
+        publication.sid,
+        RESUBSCRIBE_TRIES,
+    )
+    return False
 
 
-__all__ = ["POLL", "STALL", "frames_decoded", "stalled", "subscribe_anew"]
+__all__ = ["IDLE_POLL", "POLL", "STALL", "frames_decoded", "stalled", "subscribe_anew"]

@@ -16,8 +16,10 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+import pytest
 from livekit import api, rtc
 
 from warmrtc.source import VideoSource
@@ -72,20 +74,22 @@ async def _sending_and_subscribed(name: str) -> AsyncIterator[Subscriber]:
 
     feeder: asyncio.Task[None] | None = None
     try:
-        await publisher.connect(url, _token("publisher", room_name))
-        track = rtc.LocalVideoTrack.create_video_track("camera", source.rtc_source)
-        options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_CAMERA)
-        options.simulcast = False
-        await publisher.local_participant.publish_track(track, options)
-        feeder = asyncio.create_task(feed())
-        await sub_room.connect(url, _token("subscriber", room_name))
+        async with asyncio.timeout(BOUND):
+            await publisher.connect(url, _token("publisher", room_name))
+            track = rtc.LocalVideoTrack.create_video_track("camera", source.rtc_source)
+            options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_CAMERA)
+            options.simulcast = False
+            await publisher.local_participant.publish_track(track, options)
+            feeder = asyncio.create_task(feed())
+            await sub_room.connect(url, _token("subscriber", room_name))
         yield subscriber
     finally:
         if feeder is not None:
             feeder.cancel()
             await asyncio.gather(feeder, return_exceptions=True)
-        await sub_room.disconnect()
-        await publisher.disconnect()
+        async with asyncio.timeout(BOUND):
+            await sub_room.disconnect()
+            await publisher.disconnect()
         source.close()
 
 
@@ -127,9 +131,9 @@ def test_a_reader_that_never_gets_a_frame_is_stalled_and_a_new_subscription_deli
             said, took = await _watched(track, pub, delivered=lambda: False)
             assert said is True, "frames decoded for seconds with none delivered: stalled"
             assert STALL <= took <= STALL + 4 * POLL + 3, took
-            await subscribe_anew(pub)
+            assert await subscribe_anew(pub)
             new_track, _ = await subscriber.track(2)
-            assert new_track is not track
+            assert new_track is not track and pub.track is new_track
             assert await _first_frame(new_track), "the new subscription's frames arrive"
 
     asyncio.run(run())
@@ -154,7 +158,18 @@ def test_a_reader_that_gets_frames_is_not_stalled() -> None:
     asyncio.run(run())
 
 
-def test_nothing_is_decided_while_frames_are_not_expected() -> None:
+def test_nothing_is_read_or_decided_while_frames_are_not_expected(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reads: list[rtc.Track] = []
+    get_stats = rtc.RemoteVideoTrack.get_stats
+
+    async def counted(self: rtc.RemoteVideoTrack) -> Any:
+        reads.append(self)
+        return await get_stats(self)
+
+    monkeypatch.setattr(rtc.RemoteVideoTrack, "get_stats", counted)
+
     async def run() -> None:
         async with _sending_and_subscribed("idle") as subscriber:
             track, pub = await subscriber.track(1)
@@ -162,5 +177,8 @@ def test_nothing_is_decided_while_frames_are_not_expected() -> None:
                 track, pub, delivered=lambda: False, expected=lambda: False, bound=STALL + 2
             )
             assert said is None, "a session that is not live expects no frames"
+            assert reads == [], "nor are the track's stats read"
+            said, _ = await _watched(track, pub, delivered=lambda: False)
+            assert said is True and reads, "the control: expected, it is found stalled"
 
     asyncio.run(run())

@@ -79,6 +79,7 @@ class InferenceParticipant:
         self._output_live = False  # unmuted: ahead of generation, or by its first frame
         self._held = hold  # until release(): the initial state has not applied yet
         self._input_muted = True  # the client's video, as its publication last said
+        self._leaving = False
         self._joining: asyncio.Task[None] | None = None
 
     def start(self, url: str, token: str) -> asyncio.Task[None]:
@@ -204,7 +205,7 @@ class InferenceParticipant:
     ) -> None:
         self._remote_tracks.append(track)
         trace.mark("model.input_subscribed", room=self._room.name)
-        if track.kind != rtc.TrackKind.KIND_VIDEO:
+        if track.kind != rtc.TrackKind.KIND_VIDEO or self._leaving:
             return
         self._input_muted = publication.muted
         self._on_muted(publication.muted)
@@ -287,6 +288,7 @@ class InferenceParticipant:
         trace.mark(event)
 
     async def leave(self) -> None:
+        self._leaving = True  # a track subscribed from here on starts nothing
         if self._joining is not None and not self._joining.done():
             # Leaving in the middle of a join would leave the participant behind.
             await asyncio.wait({self._joining}, timeout=JOIN_GRACE)
