@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import itertools
 import statistics
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,19 +50,26 @@ class OnLoopOutput(ModelOutput):
     every frame converted there, as the receive path did before the receive thread."""
 
     def __init__(
-        self, room: rtc.Room, on_frame: Callable[[GeneratedFrame], None], *args: Any
+        self,
+        room: rtc.Room,
+        on_frame: Callable[[GeneratedFrame], None],
+        *args: Any,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(room, on_frame, *args)
+        super().__init__(room, on_frame, *args, **kwargs)
         self._deliver = on_frame
         self._tasks: list[asyncio.Task[None]] = []
 
-    def _start_reader(self, track: rtc.Track) -> None:
-        self._tasks.append(asyncio.get_running_loop().create_task(self._read_on_loop(track)))
+    def _start_reader(self, track: rtc.Track, first: threading.Event) -> Any:
+        task = asyncio.get_running_loop().create_task(self._read_on_loop(track, first))
+        self._tasks.append(task)
+        return task  # cancelled, as the reader it stands for, if the track stalls
 
-    async def _read_on_loop(self, track: rtc.Track) -> None:
+    async def _read_on_loop(self, track: rtc.Track, first: threading.Event) -> None:
         stream = rtc.VideoStream(track, format=rtc.VideoBufferType.I420)
         try:
             async for event in stream:
+                first.set()
                 array = output_frame(i420_planes(event.frame), self._format)
                 stamp = event.metadata.user_timestamp if event.metadata is not None else 0
                 self._deliver(GeneratedFrame(array, stamp))

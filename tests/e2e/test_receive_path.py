@@ -5,7 +5,11 @@ frames(), on the loop's thread; the receive threads end with the session and the
 from __future__ import annotations
 
 import asyncio
+import re
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import numpy as np
 from conftest import API_KEY
@@ -74,3 +78,15 @@ def test_frames_arrive_converted_on_the_loop_and_the_receive_threads_end(
                 await asyncio.sleep(0.05)
 
     asyncio.run(asyncio.wait_for(run(), 90))
+
+
+def test_the_receive_benchmark_runs_both_paths() -> None:
+    """benchmarks/receive.py swaps its own on-loop reader in for the session's: a change to the
+    reader's hooks must not leave the benchmark broken until someone runs ``make bench``."""
+    script = Path(__file__).parents[2] / "benchmarks" / "receive.py"
+    cmd = [sys.executable, str(script), "--seconds", "1", "--rounds", "1"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    received = re.search(r"frames received/s\s+([\d.]+)/s\s+([\d.]+)/s", proc.stdout)
+    assert received is not None, proc.stdout
+    assert float(received[1]) > 0 and float(received[2]) > 0, "frames came on both paths"
