@@ -58,13 +58,10 @@ class ModelOutput:
         self._name = name  # of the receive thread
         self._handoff = Handoff(self._loop, on_frame, HANDOFF_DEPTH)
         self._thread: ReceiveThread | None = None  # started with the first track
-        # The track read, by sid. A track subscribed anew comes back as a new object with the
-        # same sid: it replaces the stalled one here, and gets a reader of its own.
-        self._reading: dict[str, rtc.Track] = {}
-        self._stalled: list[rtc.Track] = []  # never read again, whatever event comes late
-        # The tracks, alive until the room is left: livekit's FFI drops a room's remote track
-        # handles itself when it closes, and a track collected before that (the model left
-        # first) would make it log "Attempted to drop unknown FFI handle".
+        # Every track read, in order, alive until the room is left: livekit's FFI drops a room's
+        # remote track handles itself when it closes, and a track collected before that (the
+        # model left first) would make it log "Attempted to drop unknown FFI handle". A track
+        # subscribed anew comes back as a new object with the same sid, and is read in turn.
         self.tracks: list[rtc.Track] = []
         self._stopped = False
         self._stopping: list[asyncio.Task[None]] = []  # the end of the receive thread, awaited
@@ -80,7 +77,7 @@ class ModelOutput:
     @property
     def current_tracks(self) -> list[rtc.Track]:
         """The tracks read now, one per output track (not the stalled ones they replaced)."""
-        return list(self._reading.values())
+        return list({track.sid: track for track in self.tracks}.values())
 
     def attach_subscribed(self) -> None:
         """Attaches to the model's tracks subscribed before the handler could see them."""
@@ -124,11 +121,10 @@ class ModelOutput:
             return  # a client's camera is not the model's output
         if track.kind != rtc.TrackKind.KIND_VIDEO or self._stopped:
             return
-        if self._reading.get(track.sid) is track or any(t is track for t in self._stalled):
-            return  # read already, or stalled
+        if any(read is track for read in self.tracks):
+            return  # read already, or stalled and replaced: never read again
         self.tracks.append(track)
         trace.mark("client.output_subscribed", muted=getattr(pub, "muted", None))
-        self._reading[track.sid] = track
         first = threading.Event()  # set on the receive thread
         reader = self._start_reader(track, first)
         watch = self._loop.create_task(self._unstall(track, pub, first, reader))
@@ -153,7 +149,6 @@ class ModelOutput:
     ) -> None:
         if not await stalled(track, pub, first.is_set, self._expecting) or self._stopped:
             return
-        self._stalled.append(track)
         reader.cancel()  # hands its stream back; the new subscription gets a reader of its own
         await subscribe_anew(pub)
 

@@ -15,11 +15,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
 
 from livekit import rtc
 
 from . import trace
+from .stats import frames_decoded
 
 log = logging.getLogger("warmrtc")
 
@@ -29,12 +29,6 @@ IDLE_POLL = 1.0  # the same while it has decoded none (a warm session's track, f
 UNSUBSCRIBE_WAIT = 2.0  # seconds subscribe_anew waits for the old subscription to end
 RESUBSCRIBE_WAIT = 5.0  # seconds it waits for the new track
 RESUBSCRIBE_TRIES = 3
-
-
-def frames_decoded(stats: list[Any]) -> int:
-    """The frames a remote track's receiver has decoded, from its stats; 0 before any."""
-    decoded = [s.inbound_rtp.inbound.frames_decoded for s in stats if s.HasField("inbound_rtp")]
-    return max(decoded, default=0)
 
 
 async def stalled(
@@ -105,4 +99,4 @@ async def subscribe_anew(publication: rtc.RemoteTrackPublication) -> bool:
     return False
 
 
-__all__ = ["IDLE_POLL", "POLL", "STALL", "frames_decoded", "stalled", "subscribe_anew"]
+__all__ = ["IDLE_POLL", "POLL", "STALL", "stalled", "subscribe_anew"]

@@ -246,4 +246,17 @@ def frames_sent(stats: list[Any]) -> int:
     return min(sent, default=0)
 
 
-__all__ = ["RtcFigures", "SessionStats", "StatsRecorder", "frames_sent", "rtc_figures"]
+def frames_decoded(stats: list[Any]) -> int:
+    """The frames a remote track's receiver has decoded, from its stats; 0 before any."""
+    decoded = [s.inbound_rtp.inbound.frames_decoded for s in stats if s.HasField("inbound_rtp")]
+    return max(decoded, default=0)
+
+
+__all__ = [
+    "RtcFigures",
+    "SessionStats",
+    "StatsRecorder",
+    "frames_decoded",
+    "frames_sent",
+    "rtc_figures",
+]

@@ -78,7 +78,6 @@ class InferenceParticipant:
         self._generating = False
         self._output_live = False  # unmuted: ahead of generation, or by its first frame
         self._held = hold  # until release(): the initial state has not applied yet
-        self._input_muted = True  # the client's video, as its publication last said
         self._leaving = False
         self._joining: asyncio.Task[None] | None = None
 
@@ -134,11 +133,12 @@ class InferenceParticipant:
         Published muted, the track sends livekit's keepalive (black frames, dropped by the
         server) until the server has registered it; one black frame of our own ends the
         keepalive, and then the track is unmuted while nothing flows. The server, waiting for a
-        keyframe to forward from, keeps asking the encoder for one (a PLI about every second),
-        so the first generated frame is encoded as a keyframe and forwarded at once. Unmuted
-        only when generation started, the server dropped the first generated frames and asked
-        for a keyframe then, and its keyframe-request throttle (a second) could hold that back:
-        that was the tail of a warm start, up to ~300 ms after the model's first frame.
+        keyframe to forward from, keeps asking the encoder for one (a PLI at most every
+        ``rtc.pli_throttle``: a second by default, 200 ms on the local stack), so the first
+        generated frame is encoded as a keyframe and forwarded at once. Unmuted only when
+        generation started, the server dropped the first generated frames and asked for a
+        keyframe then, and its keyframe-request throttle could hold that back: that was the
+        tail of a warm start, up to ~300 ms after the model's first frame.
         """
         try:
             # The server registers a track at its first packet.
@@ -185,7 +185,6 @@ class InferenceParticipant:
             isinstance(participant, rtc.RemoteParticipant)
             and publication.kind == rtc.TrackKind.KIND_VIDEO
         ):
-            self._input_muted = muted
             trace.mark("model.input_muted" if muted else "model.input_unmuted")
             if not muted and trace.enabled():
                 self._trace_stats(publication)
@@ -207,7 +206,6 @@ class InferenceParticipant:
         trace.mark("model.input_subscribed", room=self._room.name)
         if track.kind != rtc.TrackKind.KIND_VIDEO or self._leaving:
             return
-        self._input_muted = publication.muted
         self._on_muted(publication.muted)
         first = asyncio.Event()
         generating = self._spawn(self._generate(track, first))
@@ -221,8 +219,9 @@ class InferenceParticipant:
         generating: asyncio.Task[None],
     ) -> None:
         """A track whose decoded frames never reach the stream (see ``stalled_track``) is
-        subscribed anew; ``_subscribed`` then starts generating from the new one."""
-        if await stalled(track, publication, first.is_set, lambda: not self._input_muted):
+        subscribed anew; ``_subscribed`` then starts generating from the new one. Frames are
+        expected while the client's input is unmuted, which ``stalled`` reads itself."""
+        if await stalled(track, publication, first.is_set):
             generating.cancel()
             await subscribe_anew(publication)
 
