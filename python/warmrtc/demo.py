@@ -152,11 +152,16 @@ async def run_demo(args: argparse.Namespace, base_url: str | None, api_key: str 
     timeline.mark("warm")
     connected = time.monotonic()
     print(f"connected (warm, muted) in {connected - t0:.2f} s; session {session.session_id}")
+    # Counted from here: the camera ran before connect(), and a frame it captured before the
+    # session muted the source went into a source no track carried yet.
+    warm_from = source.stats
     await asyncio.sleep(args.warm)
     seen = await received()
+    warm_to = source.stats
     print(
-        f"warm idle {args.warm:.1f} s: the app captured {source.stats['captured']} frames, "
-        f"sent {source.stats['converted']}, the model received "
+        f"warm idle {args.warm:.1f} s: the app captured "
+        f"{warm_to['captured'] - warm_from['captured']} frames, "
+        f"sent {warm_to['converted'] - warm_from['converted']}, the model received "
         f"{'n/a' if seen is None else seen}, billed {session.billed_seconds} s"
     )
     unmuted = time.monotonic()
