@@ -1,5 +1,6 @@
 #include "band_pool.hpp"
 
+#include <chrono>
 #include <stdexcept>
 #include <string>
 
@@ -9,6 +10,12 @@
 
 namespace warmrtc {
 namespace {
+
+// How long a thread polls before it sleeps on a condition variable: a frame's last band, or
+// the next frame of a stream captured back to back. Waking a sleeping thread took tens of
+// microseconds, paid on every frame: at 1080p bgr24 two threads converted in 250 us with
+// sleeps alone and in 190 us with this (one thread: 430 us).
+constexpr std::chrono::microseconds kSpin{200};
 
 // Workers are named so that a process's threads say what they are (ps, top, debuggers, the
 // tests). Linux names a thread from outside, so the name is there as soon as it exists; macOS
@@ -25,6 +32,13 @@ void name_this_worker() {
 #if defined(__APPLE__)
   pthread_setname_np(kBandWorkerName);
 #endif
+}
+
+// Waits while `busy()`, up to kSpin, yielding the core to any other thread that wants it.
+template <typename Busy>
+void spin_while(Busy busy) {
+  const auto until = std::chrono::steady_clock::now() + kSpin;
+  while (busy() && std::chrono::steady_clock::now() < until) std::this_thread::yield();
 }
 
 }  // namespace
@@ -49,6 +63,7 @@ void BandPool::close() {
     std::lock_guard<std::mutex> lock(mutex_);
     if (stopping_) return;
     stopping_ = true;
+    wake_calls_.fetch_add(1, std::memory_order_release);
   }
   job_posted_.notify_all();
   for (std::thread& t : workers_) t.join();
@@ -66,10 +81,16 @@ bool BandPool::try_run(int bands, const BandTask& task) {
     bands_left_ = bands;
     error_ = nullptr;
     ++job_;
+    wake_calls_.fetch_add(1, std::memory_order_release);
   }
   job_posted_.notify_all();
   std::unique_lock<std::mutex> lock(mutex_);
   run_bands(lock, job_);
+  if (bands_left_ != 0) {
+    lock.unlock();
+    spin_while([this] { return bands_left_.load(std::memory_order_acquire) != 0; });
+    lock.lock();
+  }
   job_done_.wait(lock, [this] { return bands_left_ == 0; });
   task_ = nullptr;
   if (error_) std::rethrow_exception(error_);
@@ -101,6 +122,12 @@ void BandPool::work() {
   uint64_t seen = 0;
   std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
+    if (!stopping_ && job_ == seen) {  // the next frame may be a moment away
+      const uint64_t posted = wake_calls_.load(std::memory_order_acquire);
+      lock.unlock();
+      spin_while([&] { return wake_calls_.load(std::memory_order_acquire) == posted; });
+      lock.lock();
+    }
     job_posted_.wait(lock, [&] { return stopping_ || job_ != seen; });
     if (stopping_) return;
     seen = job_;

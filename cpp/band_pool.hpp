@@ -1,6 +1,7 @@
 // A video source's own worker threads, which split one frame's conversion into row bands.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
@@ -15,7 +16,9 @@ namespace warmrtc {
 constexpr const char* kBandWorkerName = "warmrtc-band";
 
 // `threads - 1` workers started once and parked on a condition variable; the calling thread
-// works bands too, so `threads` cores share a frame. No thread is created per frame.
+// works bands too, so `threads` cores share a frame. No thread is created per frame. Before a
+// thread sleeps it polls for a while (kSpin), yielding its core, since waking it costs more
+// than a band of work.
 class BandPool {
  public:
   using BandTask = std::function<void(int band)>;
@@ -48,7 +51,10 @@ class BandPool {
   std::condition_variable job_posted_, job_done_;
   uint64_t job_ = 0;  // generation: workers wait for it to change
   const BandTask* task_ = nullptr;
-  int bands_ = 0, next_band_ = 0, bands_left_ = 0;
+  int bands_ = 0, next_band_ = 0;
+  // Also read without the mutex, by threads polling before they sleep (see kSpin).
+  std::atomic<int> bands_left_{0};
+  std::atomic<uint64_t> wake_calls_{0};  // jobs posted, and close(): what a worker polls for
   std::exception_ptr error_;
   bool stopping_ = false;
 
