@@ -1,8 +1,9 @@
 #include "band_pool.hpp"
 
-#include <chrono>
 #include <stdexcept>
 #include <string>
+
+#include "poll.hpp"
 
 #if defined(__linux__) || defined(__APPLE__)
 #include <pthread.h>
@@ -10,12 +11,6 @@
 
 namespace warmrtc {
 namespace {
-
-// How long a thread polls before it sleeps on a condition variable: a frame's last band, or
-// the next frame of a stream captured back to back. Waking a sleeping thread took tens of
-// microseconds, paid on every frame: at 1080p bgr24 two threads converted in 250 us with
-// sleeps alone and in 190 us with this (one thread: 430 us).
-constexpr std::chrono::microseconds kSpin{200};
 
 // Workers are named so that a process's threads say what they are (ps, top, debuggers, the
 // tests). Linux names a thread from outside, so the name is there as soon as it exists; macOS
@@ -32,13 +27,6 @@ void name_this_worker() {
 #if defined(__APPLE__)
   pthread_setname_np(kBandWorkerName);
 #endif
-}
-
-// Waits while `busy()`, up to kSpin, yielding the core to any other thread that wants it.
-template <typename Busy>
-void spin_while(Busy busy) {
-  const auto until = std::chrono::steady_clock::now() + kSpin;
-  while (busy() && std::chrono::steady_clock::now() < until) std::this_thread::yield();
 }
 
 }  // namespace
@@ -88,7 +76,7 @@ bool BandPool::try_run(int bands, const BandTask& task) {
   run_bands(lock, job_);
   if (bands_left_ != 0) {
     lock.unlock();
-    spin_while([this] { return bands_left_.load(std::memory_order_acquire) != 0; });
+    poll_until([this] { return bands_left_.load(std::memory_order_acquire) == 0; });
     lock.lock();
   }
   job_done_.wait(lock, [this] { return bands_left_ == 0; });
@@ -125,7 +113,7 @@ void BandPool::work() {
     if (!stopping_ && job_ == seen) {  // the next frame may be a moment away
       const uint64_t posted = wake_calls_.load(std::memory_order_acquire);
       lock.unlock();
-      spin_while([&] { return wake_calls_.load(std::memory_order_acquire) == posted; });
+      poll_until([&] { return wake_calls_.load(std::memory_order_acquire) != posted; });
       lock.lock();
     }
     job_posted_.wait(lock, [&] { return stopping_ || job_ != seen; });

@@ -16,9 +16,8 @@ namespace warmrtc {
 constexpr const char* kBandWorkerName = "warmrtc-band";
 
 // `threads - 1` workers started once and parked on a condition variable; the calling thread
-// works bands too, so `threads` cores share a frame. No thread is created per frame. Before a
-// thread sleeps it polls for a while (kSpin), yielding its core, since waking it costs more
-// than a band of work.
+// works bands too, so `threads` cores share a frame. No thread is created per frame. Threads
+// poll a moment before they sleep (see poll.hpp): for the next frame, or the last band.
 class BandPool {
  public:
   using BandTask = std::function<void(int band)>;
@@ -52,7 +51,7 @@ class BandPool {
   uint64_t job_ = 0;  // generation: workers wait for it to change
   const BandTask* task_ = nullptr;
   int bands_ = 0, next_band_ = 0;
-  // Also read without the mutex, by threads polling before they sleep (see kSpin).
+  // Also read without the mutex, by threads polling before they sleep (see poll.hpp).
   std::atomic<int> bands_left_{0};
   std::atomic<uint64_t> wake_calls_{0};  // jobs posted, and close(): what a worker polls for
   std::exception_ptr error_;

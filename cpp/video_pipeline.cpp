@@ -35,6 +35,8 @@ int64_t ffi_block_bytes(int64_t stride, int rows) { return stride * rows; }
 // machine: above this size two threads letting go of Python's lock always beat one thread
 // (1.1x at 640x360 i420, 1.8x at 640x360 bgr24); below it, letting go could fall to 0.6x.
 constexpr size_t kBriefDeliveryBytes = 512 * 1024;
+// A brief delivery may keep Python's lock, so it must never be a frame that waits its turn.
+static_assert(kBriefDeliveryBytes < kOneAtATimePixels * 3 / 2, "brief frames must be small");
 // How long close() waits for captures already past the gate.
 constexpr std::chrono::seconds kCloseWait{5};
 

@@ -9,6 +9,7 @@ that plane's real extent is recorded as an overread instead of being read.
 from __future__ import annotations
 
 import ctypes
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -59,6 +60,9 @@ class FakeFfi:
     regions: list[tuple[int, int]] = field(default_factory=list)
     captures: list[Capture] = field(default_factory=list)
     overreads: list[str] = field(default_factory=list)
+    dwell: float = 0.0  # seconds each request takes, the GIL let go (as a long copy would)
+    in_flight: int = 0
+    most_in_flight: int = 0  # the most requests that were under way at once
 
     def __post_init__(self) -> None:
         self._request = _REQUEST(self._on_request)
@@ -96,6 +100,16 @@ class FakeFfi:
         return Declared(ptr, stride, size, ctypes.string_at(ptr, size))
 
     def _on_request(self, data: int, length: int, res_ptr: object, res_len: object) -> int:
+        self.in_flight += 1  # under the GIL
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            if self.dwell:
+                time.sleep(self.dwell)
+            return self._record(data, length)
+        finally:
+            self.in_flight -= 1
+
+    def _record(self, data: int, length: int) -> int:
         request = ffi_pb2.FfiRequest()
         request.ParseFromString(ctypes.string_at(data, length))
         buf = request.capture_video_frame.buffer
