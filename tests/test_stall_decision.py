@@ -1,7 +1,8 @@
 """stalled()'s decision, on tracks whose stats are given (the e2e test reads real ones): it
-needs frames going on being decoded for STALL seconds with none delivered, reads nothing while
-frames are not expected or the publication is muted, and ends quietly when the track goes
-(its room left, or the publication holds another track or none)."""
+needs frames going on being decoded for STALL seconds with none delivered, looks often at a
+new track and seldom at one that has decoded nothing for a while, reads nothing while frames
+are not expected or the publication is muted, and ends quietly when the track goes (its room
+left, or the publication holds another track or none)."""
 
 from __future__ import annotations
 
@@ -66,10 +67,16 @@ def test_decoded_frames_never_delivered_are_a_stall() -> None:
     assert watch(Track(decoded=30), bound=IDLE_POLL + STALL + 6 * POLL) is True
 
 
+def test_a_new_track_is_looked_at_often() -> None:
+    # Its first frames come in its first moments: a stall shows after STALL and two looks.
+    assert watch(Track(decoded=30), bound=STALL + 3 * POLL) is True
+
+
 def test_no_frame_decoded_is_no_stall_yet() -> None:
     track = Track(decoded=0)
     assert watch(track, bound=STALL + 2 * IDLE_POLL) is None
-    assert track.reads >= 1
+    # Looked at every POLL for STALL seconds, then once every IDLE_POLL.
+    assert STALL / POLL - 1 <= track.reads <= STALL / POLL + 3
 
 
 def test_frames_decoded_no_more_are_no_stall() -> None:

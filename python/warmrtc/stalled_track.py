@@ -24,8 +24,8 @@ from .stats import frames_decoded
 log = logging.getLogger("warmrtc")
 
 STALL = 1.0  # seconds of frames decoded with none delivered, before the track counts as stalled
-POLL = 0.25  # seconds between two looks at the stats of a track that decodes frames
-IDLE_POLL = 1.0  # the same while it has decoded none (a warm session's track, for minutes)
+POLL = 0.25  # seconds between two looks at the stats of a track that decodes frames, or is new
+IDLE_POLL = 1.0  # the same once it has decoded none for STALL (a warm session's, for minutes)
 UNSUBSCRIBE_WAIT = 2.0  # seconds subscribe_anew waits for the old subscription to end
 RESUBSCRIBE_WAIT = 5.0  # seconds it waits for the new track
 RESUBSCRIBE_TRIES = 3
@@ -42,12 +42,14 @@ async def stalled(
     (True).
 
     The stats are read only while ``expected()`` says frames should come and the publication
-    is unmuted, and once a second while nothing is decoded. Ends False when the publication no
-    longer holds ``track`` (unsubscribed, or its room left). Cancel it to stop watching."""
+    is unmuted, and once a second while nothing has been decoded for STALL seconds. Ends False
+    when the publication no longer holds ``track`` (unsubscribed, or its room left). Cancel it
+    to stop watching."""
     loop = asyncio.get_running_loop()
     since: tuple[float, int] | None = None  # when frames were first seen decoded, and how many
+    quiet_from = loop.time() + STALL  # a new track's first frames come in its first moments
     while not delivered():
-        await asyncio.sleep(POLL if since is not None else IDLE_POLL)
+        await asyncio.sleep(POLL if since is not None or loop.time() < quiet_from else IDLE_POLL)
         if delivered() or publication.track is not track:
             break
         if not expected() or publication.muted:
