@@ -15,6 +15,7 @@ import pytest
 import warmrtc
 from fake_ffi import FakeFfi
 from isolated import run_isolated
+from run_threads import run_threads
 
 # Big enough to be split on any thread count tested here; odd, so the last band holds an odd
 # row and chroma rounds up. yuyv/uyvy and one-array i420/nv12 need an even width.
@@ -241,27 +242,6 @@ def test_one_thread_starts_no_workers() -> None:
     assert src.capture(random_frame("bgr24", WIDTH, HEIGHT)) is True
     assert band_workers() == before and src.stats["banded"] == 0
     src.close()
-
-
-def run_threads(targets: list[Callable[[], None]]) -> None:
-    """Starts one thread per target, joins each within JOIN_TIMEOUT and re-raises the first
-    error any of them raised."""
-    errors: list[BaseException] = []
-
-    def guarded(target: Callable[[], None]) -> None:
-        try:
-            target()
-        except BaseException as e:
-            errors.append(e)
-
-    threads = [threading.Thread(target=guarded, args=(t,)) for t in targets]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(JOIN_TIMEOUT)
-        assert not t.is_alive(), "a capture did not return"
-    if errors:
-        raise errors[0]
 
 
 def test_captures_from_several_threads_into_one_banded_source() -> None:

@@ -9,9 +9,9 @@ import threading
 import numpy as np
 
 from fake_ffi import FakeFfi
+from run_threads import run_threads
 
 CAPTURES = 5  # per thread
-JOIN_TIMEOUT = 60  # seconds; a capture that hangs fails the test instead of the run
 
 
 def most_at_once(width: int, height: int, *, threads: int = 1) -> int:
@@ -27,12 +27,7 @@ def most_at_once(width: int, height: int, *, threads: int = 1) -> int:
         start.wait()
         results.extend(pipelines[i].capture(frame) for _ in range(CAPTURES))
 
-    workers = [threading.Thread(target=capture, args=(i,)) for i in range(2)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join(JOIN_TIMEOUT)
-        assert not w.is_alive(), "a capture hung"
+    run_threads([lambda: capture(0), lambda: capture(1)])
     for p in pipelines:
         p._close_gate()
     assert results == [True] * 2 * CAPTURES and len(ffi.captures) == 2 * CAPTURES

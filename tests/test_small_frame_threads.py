@@ -4,15 +4,13 @@ run; every frame still reaches the FFI exactly once, and nothing hangs."""
 
 from __future__ import annotations
 
-import threading
 import time
 
 import numpy as np
 import pytest
 
 import warmrtc
-
-JOIN_TIMEOUT = 60  # seconds
+from run_threads import run_threads
 
 
 @pytest.mark.parametrize("fmt", ["i420", "bgr24"])
@@ -29,12 +27,7 @@ def test_small_captures_from_two_threads_all_arrive(fmt: str) -> None:
             assert sources[i].capture(frame) is True
             counts[i] += 1
 
-    threads = [threading.Thread(target=feed, args=(i,)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(JOIN_TIMEOUT)
-        assert not t.is_alive(), "a capture did not return"
+    run_threads([lambda: feed(0), lambda: feed(1)])
     for src, count in zip(sources, counts, strict=True):
         stats = src.stats
         assert count > 0 and stats["converted"] == stats["captured"] == count
