@@ -49,8 +49,10 @@ class VideoSource(Pipeline):
     many cores. With N > 1 the source starts N - 1 worker threads of its own, once, and a big
     frame's conversion (about 256K pixels and up, e.g. 720p, 1080p, 4K) is split into row
     bands that they convert beside the capturing thread, with the same bytes as one thread
-    would write; smaller frames and the FFI hand-off stay on the capturing thread. It is for
-    one huge stream on a machine with cores to spare. :meth:`close` joins the workers.
+    would write; smaller frames and the FFI hand-off stay on the capturing thread. After a
+    frame a worker polls for the next one for up to 200 us (yielding its core) before it
+    sleeps. It is for one huge stream on a machine with cores to spare. :meth:`close` joins
+    the workers.
     Captures from several threads into one such source are safe: while one frame uses the
     workers, another converts on its own thread.
 
