@@ -31,7 +31,7 @@ from .handoff import Handoff
 from .models import INFERENCE_IDENTITY_PREFIX
 from .receive_thread import ReceiveThread
 from .rtc_frame import GeneratedFrame
-from .stalled_track import stalled, subscribe_anew
+from .stalled_track import resubscribe_when_stalled
 
 log = logging.getLogger("warmrtc")
 
@@ -127,7 +127,9 @@ class ModelOutput:
         trace.mark("client.output_subscribed", muted=getattr(pub, "muted", None))
         first = threading.Event()  # set on the receive thread
         reader = self._start_reader(track, first)
-        watch = self._loop.create_task(self._unstall(track, pub, first, reader))
+        watch = self._loop.create_task(
+            resubscribe_when_stalled(track, pub, first.is_set, reader.cancel, self._expecting)
+        )
         self._watches.add(watch)
         watch.add_done_callback(self._watches.discard)
 
@@ -139,18 +141,6 @@ class ModelOutput:
         reader = self._thread.submit(self._read(track, first))
         reader.add_done_callback(lambda done: self._reader_ended(track.sid, done))
         return reader
-
-    async def _unstall(
-        self,
-        track: rtc.Track,
-        pub: rtc.RemoteTrackPublication,
-        first: threading.Event,
-        reader: concurrent.futures.Future[None],
-    ) -> None:
-        if not await stalled(track, pub, first.is_set, self._expecting) or self._stopped:
-            return
-        reader.cancel()  # hands its stream back; the new subscription gets a reader of its own
-        await subscribe_anew(pub)
 
     async def _read(self, track: rtc.Track, first: threading.Event) -> None:
         # On the receive thread.

@@ -101,4 +101,20 @@ async def subscribe_anew(publication: rtc.RemoteTrackPublication) -> bool:
     return False
 
 
-__all__ = ["IDLE_POLL", "POLL", "STALL", "stalled", "subscribe_anew"]
+async def resubscribe_when_stalled(
+    track: rtc.Track,
+    publication: rtc.RemoteTrackPublication,
+    delivered: Callable[[], bool],
+    stop_reader: Callable[[], object],
+    expected: Callable[[], bool] = lambda: True,
+) -> None:
+    """What a track's reader does about a stall: watches ``track`` (see :func:`stalled`) and,
+    when it stalls, stops the reader (``stop_reader()``, which hands its stream back) and
+    subscribes anew; the new track comes back through the room's ``track_subscribed``, where
+    the reader's owner starts reading it. Cancel it to stop watching."""
+    if await stalled(track, publication, delivered, expected):
+        stop_reader()
+        await subscribe_anew(publication)
+
+
+__all__ = ["IDLE_POLL", "POLL", "STALL", "resubscribe_when_stalled", "stalled", "subscribe_anew"]

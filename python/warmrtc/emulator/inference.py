@@ -33,7 +33,7 @@ from ..early_offer import offer_now
 from ..models import RealtimeModel
 from ..rtc_frame import black_frame, i420_planes
 from ..source import VideoSource
-from ..stalled_track import stalled, subscribe_anew
+from ..stalled_track import resubscribe_when_stalled
 from ..stats import frames_sent
 
 log = logging.getLogger("warmrtc.emulator")
@@ -209,21 +209,9 @@ class InferenceParticipant:
         self._on_muted(publication.muted)
         first = asyncio.Event()
         generating = self._spawn(self._generate(track, first))
-        self._spawn(self._unstall(track, publication, first, generating))
-
-    async def _unstall(
-        self,
-        track: rtc.Track,
-        publication: rtc.RemoteTrackPublication,
-        first: asyncio.Event,
-        generating: asyncio.Task[None],
-    ) -> None:
-        """A track whose decoded frames never reach the stream (see ``stalled_track``) is
-        subscribed anew; ``_subscribed`` then starts generating from the new one. Frames are
-        expected while the client's input is unmuted, which ``stalled`` reads itself."""
-        if await stalled(track, publication, first.is_set):
-            generating.cancel()
-            await subscribe_anew(publication)
+        # Frames are expected while the client's input is unmuted, which ``stalled`` reads
+        # itself; a new subscription comes back here and generates from the new track.
+        self._spawn(resubscribe_when_stalled(track, publication, first.is_set, generating.cancel))
 
     async def _generate(self, track: rtc.Track, first: asyncio.Event) -> None:
         stream = rtc.VideoStream(track, format=rtc.VideoBufferType.I420)
