@@ -31,11 +31,11 @@ unit: install
 
 # The whole suite, inside the local stack's network namespace (no root needed; see README).
 test: install lint stack
-	$(PYTHON) -m warmrtc.stack -- $(PYTHON) -m pytest -q -rA tests
+	$(PYTHON) -m warmrtc stack -- $(PYTHON) -m pytest -q -rA tests
 
 # The pinned livekit-server, built with Go into the per-user cache once.
 stack: install
-	$(PYTHON) -m warmrtc.stack --install >/dev/null
+	$(PYTHON) -m warmrtc stack --install >/dev/null
 
 # Release artifacts as the wheels workflow builds them, checked: see scripts/check-wheel.
 wheel: install
@@ -46,7 +46,7 @@ wheel: install
 # dependencies are not ours to pin).
 OFFICIAL_VENV := .cache/decart-venv
 bench: install stack $(OFFICIAL_VENV)/installed
-	$(PYTHON) -m warmrtc.stack -- $(PYTHON) benchmarks/report.py $(BENCH_ARGS)
+	$(PYTHON) -m warmrtc stack -- $(PYTHON) benchmarks/report.py $(BENCH_ARGS)
 
 $(OFFICIAL_VENV)/installed:
 	@echo "bench: installing Decart's official client into $(OFFICIAL_VENV) (once; about a minute)"

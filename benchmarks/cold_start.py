@@ -10,7 +10,7 @@ The official client needs its own environment (its dependencies may clash with o
 bench` makes it once, with the versions pinned there (the Makefile's OFFICIAL_VENV).
 ``--official-python`` or WARMRTC_OFFICIAL_PYTHON names another interpreter.
 
-Run inside the stack: python -m warmrtc.stack -- python benchmarks/cold_start.py
+Run inside the stack: python -m warmrtc stack -- python benchmarks/cold_start.py
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from pathlib import Path
 
 import warmrtc
 from figures import Figure, publish
-from warmrtc.demo import Camera, moving_pattern
-from warmrtc.local_service import LocalService
+from warmrtc.local.demo import Camera, moving_pattern
+from warmrtc.local.service import LocalService
 
 WIDTH, HEIGHT, FPS = 1280, 720, 30  # the model's size: neither client scales
 TARGET_RATIO = 0.7  # ours <= 0.7 x the official client's

@@ -7,7 +7,7 @@ generating before the next starts. An ended session must give back its inference
 room and buffers. A session that does not connect or never generates fails the run, with what
 the client and the emulator saw of it.
 
-Run inside the stack: python -m warmrtc.stack -- python benchmarks/emulator_memory.py
+Run inside the stack: python -m warmrtc stack -- python benchmarks/emulator_memory.py
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import aiohttp
 import numpy as np
 
 import warmrtc
-from warmrtc.local_service import LocalService
+from warmrtc.local.service import LocalService
 
 WIDTH, HEIGHT = 128, 96
 # Each input frame makes the model generate one at its own size (720p), which the emulator

@@ -9,11 +9,11 @@ for about a second with the sessions live, and then ends in one of these ways:
   sysexit     calls sys.exit() from inside the event loop, sessions connected
 
 An abort is a child killed by SIGABRT or printing "panic in a function that cannot unwind".
-warmrtc.VideoSource installs warmrtc._exit's exit hook; --without-hook takes it out again
+warmrtc.VideoSource installs warmrtc._media.exit_hook's exit hook; --without-hook takes it out again
 (atexit.unregister) to measure the rate without it on the same code.
 
 Run inside the stack:
-    python -m warmrtc.stack -- python benchmarks/exit_aborts.py -n 40 [--without-hook]
+    python -m warmrtc stack -- python benchmarks/exit_aborts.py -n 40 [--without-hook]
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ RUN_TIMEOUT_S = 60
 
 async def child(mode: str, sessions: int, stream_s: float, hook: bool) -> None:
     import warmrtc
-    from warmrtc import _exit
+    from warmrtc._media import exit_hook as _exit
 
     base_url, api_key = os.environ["EXIT_BASE_URL"], os.environ["EXIT_API_KEY"]
     sources = [warmrtc.VideoSource(320, 240, "bgr24") for _ in range(sessions)]
@@ -117,7 +117,10 @@ def main() -> None:
     p.add_argument("--jobs", type=int, default=3, help="runs at a time")
     p.add_argument("--budget", type=float, default=600, help="seconds for all runs")
     p.add_argument(
-        "--without-hook", dest="hook", action="store_false", help="unregister warmrtc._exit"
+        "--without-hook",
+        dest="hook",
+        action="store_false",
+        help="unregister warmrtc._media.exit_hook",
     )
     p.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -125,7 +128,7 @@ def main() -> None:
         asyncio.run(child(args.child, args.sessions, args.stream, args.hook))
         return
 
-    from warmrtc.local_service import LocalService
+    from warmrtc.local.service import LocalService
 
     with LocalService() as (base_url, api_key):
         results = measure(args, base_url, api_key)

@@ -4,7 +4,7 @@ its input frame captured), as the session measures it from the echoed capture st
 One live session per emulated model delay; each streams for --seconds and reports the window
 of the last 300 frames (10 s at 30 fps), so the first seconds of ramp-up fall out of it.
 
-Run inside the stack: python -m warmrtc.stack -- python benchmarks/latency.py
+Run inside the stack: python -m warmrtc stack -- python benchmarks/latency.py
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import argparse
 import asyncio
 
 import warmrtc
-from warmrtc.demo import Camera, moving_pattern
-from warmrtc.local_service import LocalService
+from warmrtc.local.demo import Camera, moving_pattern
+from warmrtc.local.service import LocalService
 
 WIDTH, HEIGHT, FPS = 1280, 720, 30
 

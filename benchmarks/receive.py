@@ -14,7 +14,7 @@ Also frames received per second and glass-to-glass latency (p50), which must not
 and the lag of the same probe with no session at all: what the machine alone costs (on a busy
 shared machine, the scheduler's share of the lag).
 
-Run inside the stack: python -m warmrtc.stack -- python benchmarks/receive.py
+Run inside the stack: python -m warmrtc stack -- python benchmarks/receive.py
 """
 
 from __future__ import annotations
@@ -33,11 +33,11 @@ from livekit import rtc
 
 import warmrtc
 from figures import Figure, publish
-from warmrtc import media
-from warmrtc.demo import Camera, moving_pattern
-from warmrtc.local_service import LocalService
-from warmrtc.model_output import ModelOutput
-from warmrtc.rtc_frame import GeneratedFrame, i420_planes, output_frame
+from warmrtc._media import media_link as media
+from warmrtc._media.model_output import ModelOutput
+from warmrtc._media.rtc_frame import GeneratedFrame, i420_planes, output_frame
+from warmrtc.local.demo import Camera, moving_pattern
+from warmrtc.local.service import LocalService
 
 WIDTH, HEIGHT, FPS = 1280, 720, 30
 TICK = 0.005  # seconds between the probe's wake-ups

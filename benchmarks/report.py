@@ -5,7 +5,7 @@ one), writes its figures to a shared file (see figures.py) and its own output to
 .cache/bench/; this prints a line as each starts and ends, then the table. Exit status 1 if a
 benchmark failed to run (a missed target is reported in the table, not as a failure).
 
-Run: python -m warmrtc.stack -- python benchmarks/report.py [--only NAME ...]
+Run: python -m warmrtc stack -- python benchmarks/report.py [--only NAME ...]
 """
 
 from __future__ import annotations

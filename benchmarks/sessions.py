@@ -6,7 +6,7 @@ The emulator runs in its own process, so its costs are not counted here. The ref
 CPU is the same pools measured in a second process with livekit's native logs forwarded into
 Python (livekit's default, WARMRTC_LIVEKIT_LOGS=1), right after.
 
-Run inside the stack: python -m warmrtc.stack -- python benchmarks/sessions.py
+Run inside the stack: python -m warmrtc stack -- python benchmarks/sessions.py
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import time
 
 import warmrtc
 from figures import Figure, publish
-from warmrtc.ffi_logs import LOGS_ENV
-from warmrtc.local_service import LocalService
+from warmrtc._media.native_logs import LOGS_ENV
+from warmrtc.local.service import LocalService
 
 WIDTH, HEIGHT = 640, 360
 IDLE_SECONDS = 5

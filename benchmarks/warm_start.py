@@ -3,11 +3,11 @@
 Cold: connect() -> first generated frame, capturing from the start.
 Warm: a session connected with start_muted=True; unmute() -> first generated frame.
 
-Run inside the stack: python -m warmrtc.stack -- python benchmarks/warm_start.py
+Run inside the stack: python -m warmrtc stack -- python benchmarks/warm_start.py
 
 ``--trace`` also prints, for each warm start, every step from unmute to the first generated
 frame in milliseconds (client, emulator and its model worker write to one trace file; see
-warmrtc.trace): where a slow start lost its time.
+warmrtc._trace): where a slow start lost its time.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ import numpy as np
 
 import warmrtc
 from figures import Figure, publish
-from warmrtc import trace
-from warmrtc.demo import Camera, moving_pattern
-from warmrtc.local_service import LocalService
+from warmrtc import _trace as trace
+from warmrtc.local.demo import Camera, moving_pattern
+from warmrtc.local.service import LocalService
 
 WIDTH, HEIGHT = 640, 360
 WARM_P50_MS, WARM_MAX_MS = 80, 150  # issue #15

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from warmrtc._session.link import STEP_NAMES
 from warmrtc.check import STEPS, connect_steps
 from warmrtc.errors import AuthenticationError, ConnectTimeoutError, ProtocolError
-from warmrtc.link import STEP_NAMES
 
 LINK = [
     ("control", 0.01),

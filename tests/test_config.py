@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 import warmrtc
+from warmrtc._session.link import Billing
 from warmrtc.config import SessionConfig
-from warmrtc.link import Billing
 
 BAD_OPTIONS: list[tuple[dict[str, Any], type[Exception], str]] = [
     ({"output_format": "bogus"}, ValueError, "output_format 'bogus'"),

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 
-from warmrtc import console
+from warmrtc.local import console
 
 # As OpenH264 prints it from inside livekit's native library (seen after an unmute).
 NOTE = (

@@ -16,7 +16,10 @@ from livekit.rtc._proto import stats_pb2
 
 import warmrtc
 from test_lifecycle import FakeLink, run, until
-from warmrtc import metrics
+from warmrtc._session import metrics
+from warmrtc._session.fanout import EVENT_DEPTH, Fanout
+from warmrtc._session.lifecycle import Lifecycle, State
+from warmrtc._session.link import ServiceLink
 from warmrtc.errors import ConnectionLostError, ConnectTimeoutError
 from warmrtc.events import (
     Event,
@@ -29,16 +32,13 @@ from warmrtc.events import (
     StateChangeEvent,
     StatsEvent,
 )
-from warmrtc.fanout import EVENT_DEPTH, Fanout
-from warmrtc.lifecycle import Lifecycle, State
-from warmrtc.link import ServiceLink
 from warmrtc.session import Session
 from warmrtc.stats import SessionStats, rtc_figures
 
 
 @pytest.fixture(autouse=True)
 def fast_reconnects(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("warmrtc.lifecycle.RECONNECT_DELAYS", (0.01,))
+    monkeypatch.setattr("warmrtc._session.lifecycle.RECONNECT_DELAYS", (0.01,))
 
 
 def test_events_are_frozen_typed_and_share_one_base() -> None:

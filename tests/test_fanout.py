@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from warmrtc.fanout import READER_DEPTH, FrameFanout
+from warmrtc._session.fanout import READER_DEPTH, FrameFanout
 
 
 def frame(i: int) -> np.ndarray:

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from warmrtc.handoff import Handoff
+from warmrtc._media.handoff import Handoff
 
 
 def test_items_from_another_thread_arrive_in_order_on_the_loop() -> None:

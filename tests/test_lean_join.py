@@ -10,8 +10,8 @@ import pytest
 from aiohttp import web
 
 from test_signaling import ROOM, Recorder, expect, run, service
+from warmrtc._session.control import image_request, prompt_request
 from warmrtc.errors import ConnectTimeoutError, RejectedError
-from warmrtc.signaling import image_request, prompt_request
 
 
 def test_initial_prompt_follows_the_join_before_the_room_info() -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from warmrtc._session.lifecycle import TRANSITIONS, InvalidTransition, Lifecycle, State
 from warmrtc.errors import (
     AuthenticationError,
     ConnectionLostError,
@@ -22,7 +23,6 @@ from warmrtc.errors import (
     SessionEndedError,
     WarmrtcError,
 )
-from warmrtc.lifecycle import TRANSITIONS, InvalidTransition, Lifecycle, State
 
 
 class FakeLink:
@@ -71,7 +71,7 @@ async def until(predicate: Callable[[], bool], timeout: float = 5) -> None:
 
 @pytest.fixture(autouse=True)
 def fast_reconnects(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("warmrtc.lifecycle.RECONNECT_DELAYS", (0.01,))
+    monkeypatch.setattr("warmrtc._session.lifecycle.RECONNECT_DELAYS", (0.01,))
 
 
 def test_every_transition_outside_the_table_is_refused() -> None:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import warmrtc
-from warmrtc.mute import MuteSwitch
+from warmrtc._session.mute import MuteSwitch
 
 
 class RecordingTrack:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from warmrtc.native_call import outcome, run_to_end
+from warmrtc._media.native_call import outcome, run_to_end
 
 
 def test_an_ending_loop_waits_for_the_call_to_finish() -> None:

@@ -13,8 +13,8 @@ import multiprocessing
 import multiprocessing.connection
 import time
 
+from warmrtc._protocol.models import RealtimeModel
 from warmrtc.emulator import inference, worker
-from warmrtc.models import RealtimeModel
 
 EXIT_AFTER = 0.5  # seconds the orphaned worker gives its leave() here
 

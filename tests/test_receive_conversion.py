@@ -13,8 +13,8 @@ from livekit.rtc._proto import video_frame_pb2 as proto
 import oracle
 import warmrtc
 from guarded_memory import guarded_plane
-from warmrtc import rtc_frame
-from warmrtc.rtc_frame import ffi_i420_planes, output_frame, take_generated
+from warmrtc._media import rtc_frame
+from warmrtc._media.rtc_frame import ffi_i420_planes, output_frame, take_generated
 
 PACKED = ["bgr24", "rgb24", "rgba", "bgra", "argb", "abgr", "gray"]
 

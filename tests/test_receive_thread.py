@@ -16,10 +16,10 @@ import pytest
 from livekit import rtc
 from livekit.rtc._proto import stats_pb2
 
-from warmrtc import model_output, stalled_track
-from warmrtc.model_output import ModelOutput
-from warmrtc.receive_thread import ReceiveThread
-from warmrtc.rtc_frame import GeneratedFrame
+from warmrtc._media import model_output, stalled_track
+from warmrtc._media.model_output import ModelOutput
+from warmrtc._media.receive_thread import ReceiveThread
+from warmrtc._media.rtc_frame import GeneratedFrame
 
 
 def test_coroutines_run_on_the_thread_and_stop_runs_their_clean_up() -> None:

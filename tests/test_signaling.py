@@ -13,7 +13,7 @@ import pytest
 from aiohttp import WSMsgType, web
 
 from warmrtc import errors
-from warmrtc.signaling import ControlChannel, stream_url
+from warmrtc._session.control import ControlChannel, stream_url
 
 KEY = "sk-test-SECRET-9f8e7d6c5b4a"
 ROOM = {

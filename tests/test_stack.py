@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from warmrtc import stack
+from warmrtc.local import stack
 
 
 @pytest.fixture
@@ -55,7 +55,7 @@ def test_a_failed_build_shows_the_tail_of_its_output(no_server: Path) -> None:
 
 def test_the_command_line_reports_errors_without_a_traceback(no_server: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "warmrtc.stack", "--", "true"],
+        [sys.executable, "-m", "warmrtc.local.stack", "--", "true"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -74,7 +74,7 @@ def test_run_needs_a_command() -> None:
 def test_the_open_files_limit_is_raised_towards_the_hard_one() -> None:
     import resource
 
-    from warmrtc.stack import raise_open_files_limit
+    from warmrtc.local.stack import raise_open_files_limit
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     try:

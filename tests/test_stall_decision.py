@@ -12,7 +12,7 @@ from typing import Any
 
 from livekit.rtc._proto import stats_pb2
 
-from warmrtc.stalled_track import IDLE_POLL, POLL, STALL, stalled
+from warmrtc._media.stalled_track import IDLE_POLL, POLL, STALL, stalled
 from warmrtc.stats import frames_decoded
 
 

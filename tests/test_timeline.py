@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from warmrtc.timeline import Sample, Timeline, draw
+from warmrtc.local.timeline import Sample, Timeline, draw
 
 
 def timeline() -> Timeline:

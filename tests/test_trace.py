@@ -1,4 +1,4 @@
-"""warmrtc.trace: one JSON line per mark with the monotonic time, only when asked for."""
+"""warmrtc._trace: one JSON line per mark with the monotonic time, only when asked for."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from warmrtc import trace
+from warmrtc import _trace as trace
 
 
 def test_marks_go_to_the_named_file_with_monotonic_times(

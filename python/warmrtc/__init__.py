@@ -5,6 +5,7 @@ them to LiveKit's FFI with the GIL released.
 """
 
 from ._core import from_i420, i420_shape, to_i420
+from ._session.lifecycle import State
 from ._version import __version__
 from .blocking import (
     BlockingSession,
@@ -42,7 +43,6 @@ from .events import (
     StatsEvent,
 )
 from .latency import Latency
-from .lifecycle import State
 from .pool import PoolStats, WarmPool
 from .redis_budget import RedisBudget
 from .session import Session, connect

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
+from ._session.lifecycle import State
 from .config import ImageInput, SessionConfig
 from .events import Event
-from .lifecycle import State
 from .pool import PoolStats, WarmPool
 from .session import Session, _connect
 from .source import VideoSource

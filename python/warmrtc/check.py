@@ -39,8 +39,8 @@ DESCRIPTIONS = {
     "initial_state": "initial state acknowledged",
     "round_trip": "round trip through the model",
 }
-# The link's connect steps (warmrtc.link.STEP_NAMES, in the order connect runs them), as the
-# check reports them.
+# The link's connect steps (_session.link.STEP_NAMES, in the order connect runs them), as
+# the check reports them.
 _LINK_STEPS = {
     "control": "control",
     "room_info": "auth",
@@ -253,7 +253,7 @@ def main(argv: list[str] | None = None) -> None:
             report = check_blocking(args.model, api_key=api_key, base_url=args.base_url, **options)
         elif not os.environ.get("WARMRTC_LIVEKIT_URL"):
             # Not inside a local stack: start one (no root needed) and check again inside it.
-            from . import stack
+            from .local import stack
 
             try:
                 sys.exit(
@@ -264,7 +264,7 @@ def main(argv: list[str] | None = None) -> None:
             except stack.StackError as e:
                 raise SystemExit(f"warmrtc check: {e}") from None
         else:
-            from .local_service import LocalService
+            from .local.service import LocalService
 
             with LocalService() as (base_url, local_key):
                 print(f"warmrtc check: {args.model} at the local service {base_url}")

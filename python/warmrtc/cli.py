@@ -32,11 +32,11 @@ def main(argv: list[str] | None = None) -> None:
 
         check_main(rest)
     elif args.command == "stack":
-        from .stack import main as stack_main
+        from .local.stack import main as stack_main
 
         sys.exit(stack_main(rest))
     else:
-        from .demo import main as demo_main
+        from .local.demo import main as demo_main
 
         demo_main(rest)
 

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Literal, TypedDict, get_args
 
 import numpy as np
 
-from .models import REALTIME_MODELS, RealtimeModel
-from .signaling import DEFAULT_BASE_URL
+from ._protocol.models import REALTIME_MODELS, RealtimeModel
+from ._session.control import DEFAULT_BASE_URL
 
 if TYPE_CHECKING:
+    from ._session.lifecycle import State
     from .events import Event
-    from .lifecycle import State
 
 ImageInput = bytes | bytearray | str | Path
 OutputFormat = Literal["bgr24", "rgb24", "rgba", "bgra", "argb", "abgr", "gray", "i420"]

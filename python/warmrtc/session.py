@@ -3,11 +3,11 @@
 A session is put together from parts that each own one thing:
 
 - :class:`~warmrtc.config.SessionConfig`: the checked options (immutable);
-- :class:`~warmrtc.mute.MuteSwitch`: mute (the source's native gate, and the track follows);
-- :class:`~warmrtc.lifecycle.Lifecycle`: ``state``, ``last_error``, reconnects and shutdown;
-- :class:`~warmrtc.link.ServiceLink`: the control channel and the media room of one attempt;
-- :class:`~warmrtc.fanout.FrameFanout`: generated frames to ``on_frame`` and to readers;
-- a :class:`~warmrtc.fanout.Fanout` of :class:`~warmrtc.events.Event`: to ``on_event`` and to
+- ``_session.mute.MuteSwitch``: mute (the source's native gate, and the track follows);
+- ``_session.lifecycle.Lifecycle``: ``state``, ``last_error``, reconnects and shutdown;
+- ``_session.link.ServiceLink``: the control channel and the media room of one attempt;
+- ``_session.fanout.FrameFanout``: generated frames to ``on_frame`` and to readers;
+- a ``_session.fanout.Fanout`` of :class:`~warmrtc.events.Event`: to ``on_event`` and to
   ``events()`` readers (the lifecycle and the link emit them);
 - :class:`~warmrtc.stats.StatsRecorder`: the figures only the session measures; ``stats()``
   gathers them with those of all of these into a :class:`~warmrtc.stats.SessionStats`.
@@ -26,15 +26,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._session.fanout import EVENT_DEPTH, Fanout, FrameFanout
+from ._session.lifecycle import Lifecycle, State
+from ._session.link import ServiceLink
+from ._session.metrics import Metrics
+from ._session.mute import MuteSwitch
 from .config import ImageInput, SessionConfig, encode_image, seconds
 from .errors import ConnectionLostError
 from .events import Event, GenerationTickEvent, StatsEvent
-from .fanout import EVENT_DEPTH, Fanout, FrameFanout
 from .latency import Latency
-from .lifecycle import Lifecycle, State
-from .link import ServiceLink
-from .metrics import Metrics
-from .mute import MuteSwitch
 from .source import VideoSource
 from .stats import RtcFigures, SessionStats, StatsRecorder, rtc_figures
 

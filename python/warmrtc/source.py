@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING
 from livekit import rtc
 from livekit.rtc._ffi_client import FfiClient
 
-from . import _exit, ffi_logs
 from ._core import Pipeline
+from ._media import exit_hook, native_logs
 
 if TYPE_CHECKING:
-    from .mute import MuteSwitch
+    from ._session.mute import MuteSwitch
 
 
 def _ffi_function_addresses() -> tuple[int, int]:
@@ -79,8 +79,8 @@ class VideoSource(Pipeline):
         if threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads!r}")
         request, drop = _ffi_function_addresses()
-        _exit.install()  # every session has a source: its rooms are closed before exit
-        ffi_logs.configure()  # and livekit's native logs stay native
+        exit_hook.install()  # every session has a source: its rooms are closed before exit
+        native_logs.configure()  # and livekit's native logs stay native
         rtc_source = rtc.VideoSource(width, height) if 0 < width and 0 < height else None
         handle = rtc_source._ffi_handle.handle if rtc_source is not None else 0
         try:

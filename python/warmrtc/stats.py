@@ -20,8 +20,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ._session.metrics import Metrics
 from .latency import Latency
-from .metrics import Metrics
 
 if TYPE_CHECKING:
     from ._core import PipelineStats

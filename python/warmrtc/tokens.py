@@ -19,8 +19,8 @@ from typing import Any
 
 import aiohttp
 
+from ._session.control import DEFAULT_BASE_URL
 from .errors import AuthenticationError, ConnectionLostError, ConnectTimeoutError, ProtocolError
-from .signaling import DEFAULT_BASE_URL
 
 TOKENS_PATH = "/v1/client/tokens"
 MAX_EXPIRES_IN = 3600  # seconds, the service's bound (its default is 60)

@@ -22,6 +22,11 @@ import aiohttp
 import numpy as np
 from livekit import rtc
 
+from ._media.media_link import NATIVE_GRACE, _room_options
+from ._media.model_output import ModelOutput
+from ._media.native_call import Settling, outcome, run_to_end
+from ._media.rtc_frame import GeneratedFrame
+from ._session.fanout import FrameFanout
 from .config import OUTPUT_FORMATS, FrameCallback, OutputFormat, SessionConfig
 from .errors import (
     AuthenticationError,
@@ -32,11 +37,6 @@ from .errors import (
     SessionClosedError,
     WarmrtcError,
 )
-from .fanout import FrameFanout
-from .media import NATIVE_GRACE, _room_options
-from .model_output import ModelOutput
-from .native_call import Settling, outcome, run_to_end
-from .rtc_frame import GeneratedFrame
 
 if TYPE_CHECKING:
     from .session import Session

@@ -21,7 +21,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if not os.environ.get("WARMRTC_LIVEKIT_URL") and any("e2e" in i.nodeid for i in items):
         raise pytest.UsageError(
             "end-to-end tests run inside the local stack's network namespace: "
-            "python -m warmrtc.stack -- python -m pytest tests/e2e, or make test"
+            "python -m warmrtc stack -- python -m pytest tests/e2e, or make test"
         )
 
 

@@ -15,7 +15,7 @@ import time
 from livekit import api, rtc
 from signal_proxy import SignalProxy
 
-from warmrtc.early_offer import offer_now
+from warmrtc._media.early_offer import offer_now
 
 SETTLE = 1.5  # seconds without an offer after which a connection counts as negotiated
 BOUND = 5.0  # seconds an asked-for offer may take at most

@@ -24,7 +24,7 @@ ENCODER_NOTICE = re.compile(r"^\[OpenH264\] .*Warning:Actual input framerate")
 def test_no_abort_at_exit() -> None:
     """Sessions live and streaming, then the process ends (without disconnecting, or with
     sys.exit from inside the loop): none of the runs may abort ("panic in a function that
-    cannot unwind"). Without warmrtc._exit about 1 run in 8-15 of these aborts (see
+    cannot unwind"). Without warmrtc._media.exit_hook about 1 run in 8-15 of these aborts (see
     benchmarks/exit_aborts.py), so this guards the fix; a single pass proves little alone."""
     cmd = [sys.executable, str(ROOT / "benchmarks" / "exit_aborts.py"), "-n", "16"]
     cmd += ["--modes", "exit", "sysexit", "--sessions", "3", "--stream", "0.8", "--jobs", "4"]

@@ -299,7 +299,7 @@ def test_cancelling_connect_or_disconnect_at_any_point_leaves_nothing_open(
 
 EXIT_SCRIPT = """
 import os, sys, threading, warmrtc
-from warmrtc.local_service import LocalService
+from warmrtc.local.service import LocalService
 service = LocalService()
 print("emulator", service.pid, flush=True)
 session = warmrtc.connect_blocking(

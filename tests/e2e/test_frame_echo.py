@@ -14,7 +14,7 @@ from control import open_control, receive_type
 from livekit import rtc
 
 import warmrtc
-from warmrtc.models import INFERENCE_IDENTITY_PREFIX
+from warmrtc._protocol.models import INFERENCE_IDENTITY_PREFIX
 
 WIDTH, HEIGHT, FPS = 320, 240, 30
 FIRST_STAMP = 1_700_000_000_000_000  # any value goes back as it came

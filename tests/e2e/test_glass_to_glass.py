@@ -11,7 +11,7 @@ import pytest
 from conftest import API_KEY, Emulator
 
 import warmrtc
-from warmrtc.demo import Camera, moving_pattern
+from warmrtc.local.demo import Camera, moving_pattern
 
 WIDTH, HEIGHT, FPS = 640, 360, 30
 MEASURE_SECONDS = 4.0

@@ -14,7 +14,7 @@ from control import open_control, receive_type, sessions
 from livekit import rtc
 
 import warmrtc
-from warmrtc.models import INFERENCE_IDENTITY_PREFIX
+from warmrtc._protocol.models import INFERENCE_IDENTITY_PREFIX
 
 WIDTH, HEIGHT, FPS = 320, 240, 30
 HELD = 2.0  # seconds of streaming before the initial state is sent

@@ -23,7 +23,7 @@ SECONDS = 8
 
 CLIENT_SCRIPT = """
 import asyncio, json, sys, time, warmrtc
-from warmrtc.demo import Camera, moving_pattern
+from warmrtc.local.demo import Camera, moving_pattern
 
 async def main(url, key, seconds):
     source = warmrtc.VideoSource(320, 240, fps=30)

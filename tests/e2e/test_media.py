@@ -13,7 +13,7 @@ from control import join, open_control, sessions
 from livekit import rtc
 
 import warmrtc
-from warmrtc.models import INFERENCE_IDENTITY_PREFIX
+from warmrtc._protocol.models import INFERENCE_IDENTITY_PREFIX
 
 WIDTH, HEIGHT, FPS = 320, 240, 30
 

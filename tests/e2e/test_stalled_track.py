@@ -22,8 +22,8 @@ import numpy as np
 import pytest
 from livekit import api, rtc
 
+from warmrtc._media.stalled_track import POLL, STALL, stalled, subscribe_anew
 from warmrtc.source import VideoSource
-from warmrtc.stalled_track import POLL, STALL, stalled, subscribe_anew
 
 BOUND = 10.0  # seconds any one step may take at most
 

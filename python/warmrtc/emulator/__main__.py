@@ -8,8 +8,8 @@ import logging
 import os
 import signal
 
-from .. import _exit
-from ..stack import raise_open_files_limit
+from .._media import exit_hook
+from ..local.stack import raise_open_files_limit
 from .server import EmulatorConfig, serve
 
 
@@ -153,7 +153,7 @@ async def _watch_parent(pid: int, stop: asyncio.Event) -> None:
 def main(argv: list[str] | None = None) -> None:
     raise_open_files_limit()  # many sessions, each a socket and a worker's pipe
     args = parse_args(argv)
-    _exit.install()  # livekit (if a worker brought it into this process) closes quietly
+    exit_hook.install()  # livekit (if a worker brought it into this process) closes quietly
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
     asyncio.run(run(args))
 

@@ -27,13 +27,13 @@ from typing import Any
 import numpy as np
 from livekit import rtc
 
-from .. import trace
+from .. import _trace
 from .._core import i420_shape, to_i420
-from ..early_offer import offer_now
-from ..models import RealtimeModel
-from ..rtc_frame import black_frame, i420_planes
+from .._media.early_offer import offer_now
+from .._media.rtc_frame import black_frame, i420_planes
+from .._media.stalled_track import resubscribe_when_stalled
+from .._protocol.models import RealtimeModel
 from ..source import VideoSource
-from ..stalled_track import resubscribe_when_stalled
 from ..stats import frames_sent
 
 log = logging.getLogger("warmrtc.emulator")
@@ -98,9 +98,9 @@ class InferenceParticipant:
         room.on("track_published", self._published)
         room.on("track_muted", lambda who, pub: self._mute_changed(who, pub, True))
         room.on("track_unmuted", lambda who, pub: self._mute_changed(who, pub, False))
-        trace.mark("model.join")
+        _trace.mark("model.join")
         await room.connect(url, token, rtc.RoomOptions(auto_subscribe=True))
-        trace.mark("model.joined", room=room.name)
+        _trace.mark("model.joined", room=room.name)
         for participant in room.remote_participants.values():  # published before we joined
             for publication in participant.track_publications.values():
                 self._mute_changed(participant, publication, publication.muted)
@@ -116,7 +116,7 @@ class InferenceParticipant:
         if self._echo_stamps:
             options.frame_metadata_features.append(rtc.FrameMetadataFeature.FMF_USER_TIMESTAMP)
         await room.local_participant.publish_track(track, options)
-        trace.mark("model.published", room=room.name)
+        _trace.mark("model.published", room=room.name)
         # Only a published track is unmuted: an unmute while livekit was publishing it (its
         # request sent as muted, the publication not yet there) never reached the server, and
         # the client took the output as muted for good (seen when the model generated from the
@@ -185,8 +185,8 @@ class InferenceParticipant:
             isinstance(participant, rtc.RemoteParticipant)
             and publication.kind == rtc.TrackKind.KIND_VIDEO
         ):
-            trace.mark("model.input_muted" if muted else "model.input_unmuted")
-            if not muted and trace.enabled():
+            _trace.mark("model.input_muted" if muted else "model.input_unmuted")
+            if not muted and _trace.enabled():
                 self._trace_stats(publication)
             self._on_muted(muted)
 
@@ -194,7 +194,7 @@ class InferenceParticipant:
         # Tracing only: how the input and the output tracks' counters move after going live.
         for watched, prefix in ((publication.track, "model.in"), (self._track, "model.out")):
             if watched is not None:
-                self._spawn(trace.watch_stats(watched.get_stats, prefix))
+                self._spawn(_trace.watch_stats(watched.get_stats, prefix))
 
     def _subscribed(
         self,
@@ -203,7 +203,7 @@ class InferenceParticipant:
         participant: rtc.RemoteParticipant,
     ) -> None:
         self._remote_tracks.append(track)
-        trace.mark("model.input_subscribed", room=self._room.name)
+        _trace.mark("model.input_subscribed", room=self._room.name)
         if track.kind != rtc.TrackKind.KIND_VIDEO or self._leaving:
             return
         self._on_muted(publication.muted)
@@ -220,7 +220,7 @@ class InferenceParticipant:
             async for event in stream:
                 if not first.is_set():
                     first.set()
-                    trace.mark("model.input_frame", held=self._held)
+                    _trace.mark("model.input_frame", held=self._held)
                 if self._held:
                     continue  # dropped before the model: not generated from, not billed
                 self._on_frame()
@@ -266,13 +266,13 @@ class InferenceParticipant:
             metadata = rtc.FrameMetadata(user_timestamp=stamp)
             self._source.rtc_source.capture_frame(frame, metadata=metadata)
         if first:
-            trace.mark("model.output_captured")
+            _trace.mark("model.output_captured")
 
     def _go_live(self, track: rtc.LocalVideoTrack, event: str) -> None:
         """Unmutes the output: ahead of generation (``_open_output``) or by its first frame."""
         self._output_live = True
         track.unmute()
-        trace.mark(event)
+        _trace.mark(event)
 
     async def leave(self) -> None:
         self._leaving = True  # a track subscribed from here on starts nothing

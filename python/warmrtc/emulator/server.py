@@ -35,7 +35,12 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from livekit import api
 
-from ..models import INFERENCE_IDENTITY_PREFIX, REALTIME_MODELS, STREAM_PATH, RealtimeModel
+from .._protocol.models import (
+    INFERENCE_IDENTITY_PREFIX,
+    REALTIME_MODELS,
+    STREAM_PATH,
+    RealtimeModel,
+)
 from .auth import Authenticator, Caller
 from .messages import HARD_MESSAGE_BYTES, BadMessage, check_prompt, parse
 from .meter import Meter

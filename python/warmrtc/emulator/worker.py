@@ -32,7 +32,7 @@ from multiprocessing import forkserver
 from multiprocessing.connection import Connection
 from typing import Any
 
-from ..models import RealtimeModel
+from .._protocol.models import RealtimeModel
 
 log = logging.getLogger("warmrtc.emulator")
 
@@ -234,11 +234,11 @@ def run_worker(
     hold: bool,
 ) -> None:
     """The worker process: one inference participant, driven over ``conn``."""
-    from .. import _exit
+    from .._media import exit_hook
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C reaches the emulator, which stops us
     logging.basicConfig(level=log_level, format="%(asctime)s %(name)s %(message)s")
-    _exit.install()
+    exit_hook.install()
     asyncio.run(_serve(conn, model, echo_stamps, delay, hold))
 
 

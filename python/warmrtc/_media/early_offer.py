@@ -15,7 +15,7 @@ import logging
 
 from livekit import rtc
 
-from . import trace
+from .. import _trace
 
 log = logging.getLogger("warmrtc")
 
@@ -31,7 +31,7 @@ def offer_now(participant: rtc.LocalParticipant, mark: str) -> None:
     except Exception as e:
         log.debug("no early offer: %r", e)
         return
-    trace.mark(mark)
+    _trace.mark(mark)
 
 
 async def _refuse(_data: rtc.RpcInvocationData) -> str:

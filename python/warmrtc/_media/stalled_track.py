@@ -18,8 +18,8 @@ from collections.abc import Callable
 
 from livekit import rtc
 
-from . import trace
-from .stats import frames_decoded
+from .. import _trace
+from ..stats import frames_decoded
 
 log = logging.getLogger("warmrtc")
 
@@ -65,7 +65,7 @@ async def stalled(
         if since is None:
             since = (loop.time(), decoded)
         elif loop.time() - since[0] >= STALL and decoded > since[1] and not delivered():
-            trace.mark("track.stalled", sid=track.sid, decoded=decoded)
+            _trace.mark("track.stalled", sid=track.sid, decoded=decoded)
             return True
     return False
 

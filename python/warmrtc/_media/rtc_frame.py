@@ -16,7 +16,7 @@ from livekit import rtc
 from livekit.rtc._ffi_client import FfiHandle
 from livekit.rtc._proto import video_frame_pb2 as proto_video
 
-from ._core import from_i420, to_i420
+from .._core import from_i420, to_i420
 
 Planes = tuple[np.ndarray, np.ndarray, np.ndarray]
 

@@ -6,7 +6,7 @@ drops frames until it has: no generated frame comes before it), then takes its a
 ``teardown()`` undoes all of it. The :class:`Lifecycle` calls both, again after a loss. What the
 service says on the control channel goes to the lifecycle (generation started/ended) and to the
 billing count; what the model sends back goes, converted (off the loop, see
-:class:`~warmrtc.model_output.ModelOutput`), to the frame fan-out.
+:class:`~warmrtc._media.model_output.ModelOutput`), to the frame fan-out.
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from ._version import __version__ as _version
-from .config import SessionConfig
-from .errors import ConnectTimeoutError, WarmrtcError
-from .events import (
+from .._media.media_link import MediaLink
+from .._version import __version__ as _version
+from ..config import SessionConfig
+from ..errors import ConnectTimeoutError, WarmrtcError
+from ..events import (
     Event,
     GenerationEndedEvent,
     GenerationStartedEvent,
@@ -30,12 +31,9 @@ from .events import (
     QueuePositionEvent,
     ServiceErrorEvent,
 )
-from .fanout import FrameFanout
-from .latency import LatencyWindow
-from .lifecycle import Lifecycle
-from .media import MediaLink
-from .mute import MuteSwitch
-from .signaling import (
+from ..latency import LatencyWindow
+from ..source import VideoSource
+from .control import (
     ControlChannel,
     InitialState,
     RoomInfo,
@@ -43,7 +41,9 @@ from .signaling import (
     prompt_request,
     stream_url,
 )
-from .source import VideoSource
+from .fanout import FrameFanout
+from .lifecycle import Lifecycle
+from .mute import MuteSwitch
 
 log = logging.getLogger("warmrtc")
 
@@ -69,7 +69,7 @@ class Billing:
 
 
 class ServiceLink:
-    """The :class:`~warmrtc.lifecycle.Link` of a real session."""
+    """The :class:`~warmrtc._session.lifecycle.Link` of a real session."""
 
     def __init__(
         self,

@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from .local_service import LocalService
+from ..session import Session, connect
+from ..source import VideoSource
+from ..stats import SessionStats
 from .pattern import moving_pattern
-from .session import Session, connect
-from .source import VideoSource
-from .stats import SessionStats
+from .service import LocalService
 from .timeline import Timeline, draw
 
 

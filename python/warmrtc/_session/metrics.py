@@ -17,7 +17,7 @@ import importlib
 import logging
 from typing import Any
 
-from ._version import __version__
+from .._version import __version__
 
 log = logging.getLogger("warmrtc")
 

@@ -17,17 +17,17 @@ import numpy as np
 from livekit import rtc
 from livekit.rtc.participant import PublishTrackError
 
-from . import trace
-from .errors import ConnectionLostError
-from .latency import LatencyWindow
+from .. import _trace
+from .._protocol.models import RealtimeModel
+from .._session.control import RoomInfo
+from .._session.mute import MuteSwitch
+from ..errors import ConnectionLostError
+from ..latency import LatencyWindow
+from ..source import VideoSource
+from ..stats import frames_sent
 from .model_output import ModelOutput
-from .models import RealtimeModel
-from .mute import MuteSwitch
 from .native_call import outcome, run_to_end
 from .rtc_frame import GeneratedFrame, black_frame
-from .signaling import RoomInfo
-from .source import VideoSource
-from .stats import frames_sent
 
 log = logging.getLogger("warmrtc")
 T = TypeVar("T")
@@ -96,9 +96,9 @@ class MediaLink:
             raise ConnectionLostError(f"cannot join the media room: {e}") from None
 
     async def _join_to_the_end(self, info: RoomInfo) -> None:
-        trace.mark("client.join")
+        _trace.mark("client.join")
         await self._room.connect(info.livekit_url, info.token, _room_options())
-        trace.mark("client.joined", room=self._room.name)
+        _trace.mark("client.joined", room=self._room.name)
         if self._closed:
             # Given up while it ran (a timeout, or the loop is ending, when nothing else may
             # get to run): leave here, so that no room outlives its session or its loop.
@@ -124,7 +124,7 @@ class MediaLink:
             await self._native(self._room.local_participant.publish_track(track, options))
         except PublishTrackError as e:  # e.g. the media server restarting: worth a retry
             raise ConnectionLostError(f"cannot publish the track: {e}") from None
-        trace.mark("client.published", room=self._room.name)
+        _trace.mark("client.published", room=self._room.name)
         self._switch.published(track)
         loop = asyncio.get_running_loop()
         self._media_check = loop.create_task(self._check_media(track), name="warmrtc-media-check")
@@ -208,7 +208,7 @@ class MediaLink:
                 log.debug("media check: no stats for the published track (%r); it ends", e)
                 return  # a track being torn down
             if frames_sent(stats) > 0:
-                trace.mark("client.media_sent", room=self._room.name)
+                _trace.mark("client.media_sent", room=self._room.name)
                 return
             now = loop.time()
             if (count := self._source.stats["converted"]) > handed:

@@ -37,7 +37,8 @@ from urllib.parse import quote
 
 import aiohttp
 
-from .errors import (
+from .._protocol.models import STREAM_PATH
+from ..errors import (
     ConnectionLostError,
     ConnectTimeoutError,
     ProtocolError,
@@ -46,7 +47,6 @@ from .errors import (
     error_for_close,
     error_for_handshake,
 )
-from .models import STREAM_PATH
 
 log = logging.getLogger("warmrtc")
 

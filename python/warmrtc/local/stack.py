@@ -171,7 +171,7 @@ class _Progress:
 def run(command: list[str], *, progress: bool = True, quiet_encoder: bool = False) -> int:
     """Runs ``command`` inside a new namespace next to livekit-server; its exit status.
     ``quiet_encoder``: its stderr passes through here, less the encoder's rate-control notes
-    (see :mod:`warmrtc.console`)."""
+    (see :mod:`warmrtc.local.console`)."""
     if not command:
         raise StackError("give a command to run inside the stack")
     server = install_server(progress)
@@ -179,7 +179,7 @@ def run(command: list[str], *, progress: bool = True, quiet_encoder: bool = Fals
         if shutil.which(tool) is None:
             raise StackError(f"the local stack needs `{tool}`: install {package}")
     enter = ["unshare", "--net"] if os.geteuid() == 0 else _rootless_unshare()
-    inside = [sys.executable, "-m", "warmrtc.stack", "_inside", str(server), "--", *command]
+    inside = [sys.executable, "-m", "warmrtc.local.stack", "_inside", str(server), "--", *command]
     # unshare execs the inner half (no fork): signals to it reach the namespace's owner.
     stderr = subprocess.PIPE if quiet_encoder else None
     child = subprocess.Popen([*enter, *inside], stderr=stderr)

@@ -24,11 +24,11 @@ from collections.abc import Callable
 
 from livekit import rtc
 
-from . import trace
+from .. import _trace
+from .._protocol.models import INFERENCE_IDENTITY_PREFIX
 from .early_offer import offer_now
 from .ffi_video_stream import generated_frames
 from .handoff import Handoff
-from .models import INFERENCE_IDENTITY_PREFIX
 from .receive_thread import ReceiveThread
 from .rtc_frame import GeneratedFrame
 from .stalled_track import resubscribe_when_stalled
@@ -124,7 +124,7 @@ class ModelOutput:
         if any(read is track for read in self.tracks):
             return  # read already, or stalled and replaced: never read again
         self.tracks.append(track)
-        trace.mark("client.output_subscribed", muted=getattr(pub, "muted", None))
+        _trace.mark("client.output_subscribed", muted=getattr(pub, "muted", None))
         first = threading.Event()  # set on the receive thread
         reader = self._start_reader(track, first)
         watch = self._loop.create_task(
@@ -147,7 +147,7 @@ class ModelOutput:
         async for frame in generated_frames(track, self._format):
             if not first.is_set():
                 first.set()
-                trace.mark("client.output_frame")
+                _trace.mark("client.output_frame")
             self._handoff.put(frame)
 
     def _reader_ended(self, sid: str, reader: concurrent.futures.Future[None]) -> None:

@@ -15,13 +15,13 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
-from .errors import (
+from ..errors import (
     ConcurrencyLimitError,
     ConnectionLostError,
     SessionClosedError,
     WarmrtcError,
 )
-from .events import Event, ReconnectEvent, StateChangeEvent
+from ..events import Event, ReconnectEvent, StateChangeEvent
 
 log = logging.getLogger("warmrtc")
 

@@ -19,8 +19,8 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from . import trace
-from .errors import SessionClosedError
+from .. import _trace
+from ..errors import SessionClosedError
 
 MIN_TRACK_INTERVAL = 0.05  # seconds between two mute/unmute messages for the track
 
@@ -87,7 +87,7 @@ class MuteSwitch:
                 self._gate._set_gate(False)
                 if was_muted:
                     self.unmuted_at = self._clock()
-                    trace.mark("client.unmute")
+                    _trace.mark("client.unmute")
         if muted:
             self._on_muted()
 
@@ -146,7 +146,7 @@ class MuteSwitch:
             track.mute()
         else:
             track.unmute()
-            trace.mark("client.track_unmute")
+            _trace.mark("client.track_unmute")
         self._track_muted = muted
         self._last_change = self._clock()
         self.track_changes += 1

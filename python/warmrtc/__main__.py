@@ -1,0 +1,5 @@
+"""``python -m warmrtc ...``: the ``warmrtc`` command (see :mod:`warmrtc.cli`)."""
+
+from .cli import main
+
+main()
