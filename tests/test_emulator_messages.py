@@ -6,10 +6,8 @@ import json
 
 import pytest
 
-from warmrtc.emulator.messages import (
-    MAX_DEPTH,
-    MAX_MESSAGE_BYTES,
-    MAX_PROMPT_CHARS,
+from warmrtc._protocol.limits import MAX_DEPTH, MAX_MESSAGE_BYTES, MAX_PROMPT_CHARS
+from warmrtc.emulator.incoming import (
     BadMessage,
     check_prompt,
     nesting_depth,

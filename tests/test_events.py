@@ -38,7 +38,7 @@ from warmrtc.stats import SessionStats, rtc_figures
 
 @pytest.fixture(autouse=True)
 def fast_reconnects(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("warmrtc._session.lifecycle.RECONNECT_DELAYS", (0.01,))
+    monkeypatch.setattr("warmrtc._session.backoff.DELAYS", (0.01,))
 
 
 def test_events_are_frozen_typed_and_share_one_base() -> None:

@@ -71,7 +71,7 @@ async def until(predicate: Callable[[], bool], timeout: float = 5) -> None:
 
 @pytest.fixture(autouse=True)
 def fast_reconnects(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("warmrtc._session.lifecycle.RECONNECT_DELAYS", (0.01,))
+    monkeypatch.setattr("warmrtc._session.backoff.DELAYS", (0.01,))
 
 
 def test_every_transition_outside_the_table_is_refused() -> None:

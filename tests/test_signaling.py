@@ -13,7 +13,9 @@ import pytest
 from aiohttp import WSMsgType, web
 
 from warmrtc import errors
-from warmrtc._session.control import ControlChannel, stream_url
+from warmrtc._protocol import refusals
+from warmrtc._protocol.endpoints import stream_url
+from warmrtc._session.control import ControlChannel
 
 KEY = "sk-test-SECRET-9f8e7d6c5b4a"
 ROOM = {
@@ -654,6 +656,6 @@ def test_generation_ended_then_a_normal_close_is_the_service_ending_the_session(
 
 
 def test_a_close_without_generation_ended_is_still_a_loss() -> None:
-    assert type(errors.error_for_close(1000, "", None)) is errors.ConnectionLostError
-    assert type(errors.error_for_close(1006, "", None, "timeout")) is errors.ConnectionLostError
-    assert type(errors.error_for_close(1013, "", None, "timeout")) is errors.ConcurrencyLimitError
+    assert type(refusals.error_for_close(1000, "", None)) is errors.ConnectionLostError
+    assert type(refusals.error_for_close(1006, "", None, "timeout")) is errors.ConnectionLostError
+    assert type(refusals.error_for_close(1013, "", None, "timeout")) is errors.ConcurrencyLimitError

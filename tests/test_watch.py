@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 
 import warmrtc
-from warmrtc.watch import http_base
+from warmrtc._protocol.endpoints import http_base
 
 
 @pytest.mark.parametrize(

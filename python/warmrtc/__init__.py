@@ -5,7 +5,6 @@ them to LiveKit's FFI with the GIL released.
 """
 
 from ._core import from_i420, i420_shape, to_i420
-from ._session.lifecycle import State
 from ._version import __version__
 from .blocking import (
     BlockingSession,
@@ -47,6 +46,7 @@ from .pool import PoolStats, WarmPool
 from .redis_budget import RedisBudget
 from .session import Session, connect
 from .source import VideoSource
+from .state import State
 from .stats import SessionStats
 from .tokens import ClientToken, create_client_token, create_client_token_blocking
 from .watch import Spectator, watch

@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from ._session.lifecycle import State
+from ._protocol.models import DEFAULT_MODEL
 from .config import ImageInput, SessionConfig
 from .events import Event
 from .pool import PoolStats, WarmPool
 from .session import Session, _connect
 from .source import VideoSource
+from .state import State
 from .stats import SessionStats
 from .watch import Spectator, Watching, watch
 
@@ -176,7 +177,7 @@ class BlockingSession:
 
 def connect_blocking(
     source: VideoSource,
-    model: str = "lucy-2.6",
+    model: str = DEFAULT_MODEL,
     *,
     start_muted: bool = False,
     **options: Unpack[ConnectOptions],

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ._protocol.endpoints import API_KEY_ENV
+from ._protocol.models import DEFAULT_MODEL
 from .config import SessionConfig
 from .errors import AuthenticationError, ModelError
 from .session import Session
@@ -92,7 +94,7 @@ class CheckReport:
 
 
 async def check(
-    model: str = "lucy-2.6",
+    model: str = DEFAULT_MODEL,
     *,
     api_key: str | None = None,
     base_url: str | None = None,
@@ -204,7 +206,7 @@ def _pattern(n: int, width: int, height: int) -> np.ndarray:
 
 
 def check_blocking(
-    model: str = "lucy-2.6",
+    model: str = DEFAULT_MODEL,
     *,
     api_key: str | None = None,
     base_url: str | None = None,
@@ -237,14 +239,14 @@ def main(argv: list[str] | None = None) -> None:
         description="Checks the way to the realtime service, step by step: the real service "
         "with DECART_API_KEY (or --base-url), else an embedded local service on the local stack.",
     )
-    p.add_argument("--model", default="lucy-2.6")
+    p.add_argument("--model", default=DEFAULT_MODEL)
     p.add_argument("--base-url", help="the service's address (default: the public endpoint)")
     p.add_argument("--timeout", type=float, default=30, help="seconds for steps 1-5")
     p.add_argument("--frames-timeout", type=float, default=15, help="seconds for the round trip")
     argv = sys.argv[1:] if argv is None else argv
     args = p.parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-    api_key = os.environ.get("DECART_API_KEY")
+    api_key = os.environ.get(API_KEY_ENV)
     options = {"timeout": args.timeout, "frames_timeout": args.frames_timeout}
     try:
         if api_key or args.base_url:

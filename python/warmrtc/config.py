@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,12 +16,14 @@ from typing import TYPE_CHECKING, Literal, TypedDict, get_args
 
 import numpy as np
 
-from ._protocol.models import REALTIME_MODELS, RealtimeModel
-from ._session.control import DEFAULT_BASE_URL
+from ._protocol.endpoints import DEFAULT_BASE_URL, check_base_url
+from ._protocol.endpoints import api_key as resolve_api_key
+from ._protocol.limits import check_prompt
+from ._protocol.models import DEFAULT_MODEL, REALTIME_MODELS, RealtimeModel
 
 if TYPE_CHECKING:
-    from ._session.lifecycle import State
     from .events import Event
+    from .state import State
 
 ImageInput = bytes | bytearray | str | Path
 OutputFormat = Literal["bgr24", "rgb24", "rgba", "bgra", "argb", "abgr", "gray", "i420"]
@@ -98,29 +99,18 @@ class SessionConfig:
     ) -> SessionConfig:
         """Checks every option; raises TypeError/ValueError naming the one that is wrong."""
         if not isinstance(model, str) or not model:
-            raise ValueError(f"model must be a model name such as 'lucy-2.6', got {model!r}")
-        key = api_key if api_key is not None else os.environ.get("DECART_API_KEY")
-        if not isinstance(key, str) or not key:
-            raise ValueError("no API key: pass api_key= or set DECART_API_KEY")
-        if base_url is not None and (
-            not isinstance(base_url, str) or not base_url.startswith(_URL_SCHEMES)
-        ):
-            raise ValueError(
-                f"base_url must start with ws://, wss://, http:// or https://: {base_url!r}"
-            )
-        if prompt is not None and (not isinstance(prompt, str) or not prompt.strip()):
-            raise ValueError("prompt must be a non-empty string")
-        if output_format not in OUTPUT_FORMATS:
-            raise ValueError(
-                f"output_format {output_format!r} is not one of {', '.join(OUTPUT_FORMATS)}"
-            )
+            raise ValueError(f"model must be a model name such as {DEFAULT_MODEL!r}, got {model!r}")
+        key = resolve_api_key(api_key)
+        check_base_url(base_url)
+        if prompt is not None:
+            check_prompt_text(prompt)
+        check_output_format(output_format)
         for name, callback in (
             ("on_frame", on_frame),
             ("on_state", on_state),
             ("on_event", on_event),
         ):
-            if callback is not None and not callable(callback):
-                raise TypeError(f"{name} must be callable, got {type(callback).__name__}")
+            check_callback(name, callback)
         seconds("timeout", timeout)
         if stats_interval is not None:
             seconds("stats_interval", stats_interval, optional=True)
@@ -146,7 +136,26 @@ class SessionConfig:
         )
 
 
-_URL_SCHEMES = ("ws://", "wss://", "http://", "https://")
+def check_prompt_text(prompt: object, *, optional: bool = False) -> str:
+    """A prompt the service takes: a non-empty string within its length limit; ValueError
+    otherwise (a prompt over the limit is refused here, before it is sent). ``optional``: the
+    caller also takes None (and handles it), which the error says."""
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise ValueError("prompt must be a non-empty string" + (" or None" * optional))
+    check_prompt(prompt)
+    return prompt
+
+
+def check_output_format(output_format: object) -> None:
+    if output_format not in OUTPUT_FORMATS:
+        raise ValueError(
+            f"output_format {output_format!r} is not one of {', '.join(OUTPUT_FORMATS)}"
+        )
+
+
+def check_callback(name: str, callback: object) -> None:
+    if callback is not None and not callable(callback):
+        raise TypeError(f"{name} must be callable, got {type(callback).__name__}")
 
 
 def seconds(name: str, value: object, *, zero: bool = False, optional: bool = False) -> float:

@@ -23,9 +23,9 @@ PoolCapacityError        True       ... because the pool's budget or the service
                                     limit held its warm-ups back (a PoolTimeoutError)
 =======================  =========  ==========================================================
 
-The functions below classify a failure of the service by the protocol's structure (the HTTP
-status of a refused websocket handshake, the websocket close code), never by the words of a
-message. The service's own text is kept as the exception's message.
+A failure of the service is classified by the protocol's structure (the HTTP status of a
+refusal, the websocket close code), never by the words of a message; the service's own text is
+kept as the exception's message.
 """
 
 from __future__ import annotations
@@ -116,56 +116,3 @@ class RejectedError(WarmrtcError):
     """The service acknowledged a prompt or image with success = false."""
 
     retryable = False
-
-
-# Websocket close codes (RFC 6455 section 7.4.1, and the 4000-4999 private range).
-CLOSE_NORMAL = 1000
-CLOSE_POLICY_VIOLATION = 1008
-CLOSE_TRY_AGAIN_LATER = 1013  # Decart: "Concurrent session limit reached."
-_CLOSE_PROTOCOL = {1002, 1003, 1007, 1009}  # protocol error, bad data type or payload, too big
-# The private codes the local emulator uses for a refused key or an unknown model. Decart's
-# public SDKs name no 4xxx code; these follow the emulator until the service's are known.
-_CLOSE_PRIVATE = {4001: "auth", 4003: "auth", 4004: "model"}
-
-
-def error_for_handshake(status: int, detail: str) -> WarmrtcError:
-    """The exception for a websocket handshake the service refused with HTTP ``status``."""
-    text = f"the service refused the control channel (HTTP {status}): {detail}"
-    if status in (401, 403):
-        return AuthenticationError(text)
-    if status == 404:
-        return ModelError(text)
-    if status == 429:
-        return ConcurrencyLimitError(text)
-    if 400 <= status < 500:
-        return ProtocolError(text)
-    return ConnectionLostError(text)  # 5xx and anything else: the service is not there now
-
-
-def error_for_close(
-    code: int | None, reason: str, service_error: str | None, ended: str | None = None
-) -> WarmrtcError:
-    """The exception for a control channel the service closed with ``code``.
-
-    ``service_error`` is the text of the last ``error`` message the service sent before closing
-    (the protocol's error message carries only text); it becomes the exception's message.
-    ``ended`` is the reason of a ``generation_ended`` the service sent before it: followed by a
-    normal close (1000) and no error, the service ended the session on purpose.
-    """
-    what = f"close code {code}" if code is not None else "no close code"
-    closed = f"the service closed the control channel ({what})" + (f": {reason}" if reason else "")
-    text = service_error or closed
-    if code == CLOSE_TRY_AGAIN_LATER:
-        return ConcurrencyLimitError(service_error or reason or closed)
-    if code == CLOSE_POLICY_VIOLATION:
-        return AuthenticationError(text)
-    if ended is not None and code == CLOSE_NORMAL and service_error is None:
-        return SessionEndedError(f"the service ended the session: {ended}", ended)
-    kind = _CLOSE_PRIVATE.get(code) if code is not None else None
-    if kind == "auth":
-        return AuthenticationError(text)
-    if kind == "model":
-        return ModelError(text)
-    if code in _CLOSE_PROTOCOL or service_error is not None:
-        return ProtocolError(text)
-    return ConnectionLostError(closed)

@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ._session.lifecycle import State
     from .errors import WarmrtcError
+    from .state import State
     from .stats import SessionStats
 
 

@@ -26,6 +26,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ._protocol.limits import CRASH_RELEASE_DELAY, RELEASE_DELAY
+from ._protocol.models import DEFAULT_MODEL
+from ._session.backoff import retry_delay
 from .budget import Budget, Lease, LocalBudget, check_limit
 from .config import ConnectOptions, SessionConfig, seconds
 from .errors import ConcurrencyLimitError, PoolCapacityError, PoolTimeoutError, WarmrtcError
@@ -37,11 +40,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("warmrtc")
 
-RETRY_DELAYS = (0.5, 1, 2, 4, 8)  # seconds between failed warm-ups, then 8 s on
 CAPACITY_MAX_DELAY = 60.0  # the longest wait after a refusal by the concurrency limit
 BUDGET_POLL = 0.5  # seconds between tries for a slot of a full budget
-RELEASE_DELAY = 5.0  # the service frees a cleanly closed session's slot after about 5 s
-CRASH_RELEASE_DELAY = 45.0  # ... and a dropped one's after about 45 s
 
 
 class PoolOptions(ConnectOptions, total=False):
@@ -119,7 +119,7 @@ class WarmPool:
         release_delay: float = RELEASE_DELAY,
         crash_release_delay: float = CRASH_RELEASE_DELAY,
         max_session_duration: float | None = None,
-        model: str = "lucy-2.6",
+        model: str = DEFAULT_MODEL,
         **options: Unpack[ConnectOptions],
     ) -> None:
         if not isinstance(size, int) or isinstance(size, bool) or size < 1:
@@ -406,7 +406,7 @@ class WarmPool:
                         task.cancel()  # they would fail the same way
                     await self._notify()
                     return
-                delay = RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)]
+                delay = retry_delay(attempt + 1)
                 log.warning("warm pool: warm-up failed (%s); again in %g s", e, delay)
                 await asyncio.sleep(delay)
                 continue
@@ -454,8 +454,8 @@ class WarmPool:
                     lease = await budget.try_acquire()
                 except Exception as e:  # e.g. Redis is unreachable: try again later
                     self.last_error = e
-                    delay = RETRY_DELAYS[min(failures, len(RETRY_DELAYS) - 1)]
                     failures += 1
+                    delay = retry_delay(failures)
                     log.warning("warm pool: the budget failed (%r); again in %g s", e, delay)
                     await asyncio.sleep(delay)
                     continue

@@ -26,16 +26,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._protocol.models import DEFAULT_MODEL
 from ._session.fanout import EVENT_DEPTH, Fanout, FrameFanout
-from ._session.lifecycle import Lifecycle, State
+from ._session.lifecycle import Lifecycle
 from ._session.link import ServiceLink
 from ._session.metrics import Metrics
 from ._session.mute import MuteSwitch
-from .config import ImageInput, SessionConfig, encode_image, seconds
+from .config import ImageInput, SessionConfig, check_prompt_text, encode_image, seconds
 from .errors import ConnectionLostError
 from .events import Event, GenerationTickEvent, StatsEvent
 from .latency import Latency
 from .source import VideoSource
+from .state import State
 from .stats import RtcFigures, SessionStats, StatsRecorder, rtc_figures
 
 if TYPE_CHECKING:
@@ -166,8 +168,7 @@ class Session:
 
     async def set_prompt(self, text: str, enhance: bool = True, *, timeout: float = 15) -> None:
         """Sets the prompt and waits for the service's acknowledgement."""
-        if not isinstance(text, str) or not text.strip():
-            raise ValueError("prompt must be a non-empty string")
+        check_prompt_text(text)
         await self._live_control().set_prompt(text, enhance, timeout)
         self._link.prompt, self._link.image_base64 = text, None
 
@@ -176,8 +177,8 @@ class Session:
     ) -> None:
         """Sets the reference image (encoded bytes or a path; None: passthrough) and waits."""
         encoded = None if image is None else encode_image(image)
-        if prompt is not None and (not isinstance(prompt, str) or not prompt.strip()):
-            raise ValueError("prompt must be a non-empty string or None")
+        if prompt is not None:
+            check_prompt_text(prompt, optional=True)
         await self._live_control().set_image(encoded, prompt, None, timeout)
         self._link.image_base64 = encoded
         if prompt is not None:
@@ -321,7 +322,7 @@ class Connecting:
 
 def connect(
     source: VideoSource,
-    model: str = "lucy-2.6",
+    model: str = DEFAULT_MODEL,
     *,
     start_muted: bool = False,
     **options: Unpack[ConnectOptions],

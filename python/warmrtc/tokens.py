@@ -12,19 +12,16 @@ against the concurrency limit of the key it was minted from.
 from __future__ import annotations
 
 import asyncio
-import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import aiohttp
-
-from ._session.control import DEFAULT_BASE_URL
-from .errors import AuthenticationError, ConnectionLostError, ConnectTimeoutError, ProtocolError
-
-TOKENS_PATH = "/v1/client/tokens"
-MAX_EXPIRES_IN = 3600  # seconds, the service's bound (its default is 60)
-MAX_ITEMS = 20  # allowed models / origins
+from ._protocol.endpoints import DEFAULT_BASE_URL, TOKENS_PATH, check_base_url, http_base
+from ._protocol.endpoints import api_key as resolve_api_key
+from ._protocol.limits import MAX_TOKEN_EXPIRES_IN, MAX_TOKEN_ITEMS
+from ._service_http import post_json
+from .config import seconds
+from .errors import ProtocolError
 
 
 @dataclass(frozen=True)
@@ -60,31 +57,11 @@ async def create_client_token(
     key is refused, ProtocolError when the service refuses the request, ConnectTimeoutError /
     ConnectionLostError when it cannot be reached in ``timeout`` seconds.
     """
-    key = api_key if api_key is not None else os.environ.get("DECART_API_KEY")
-    if not key:
-        raise ValueError("no API key: pass api_key= or set DECART_API_KEY")
+    key = resolve_api_key(api_key)
     body = _request_body(expires_in, allowed_models, allowed_origins, max_session_duration)
-    if base_url is not None and not base_url.startswith(("ws://", "wss://", "http://", "https://")):
-        raise ValueError(
-            f"base_url must start with ws://, wss://, http:// or https://: {base_url!r}"
-        )
-    url = _http_base(base_url or DEFAULT_BASE_URL) + TOKENS_PATH
-    try:
-        async with asyncio.timeout(timeout), aiohttp.ClientSession() as http:
-            headers = {"X-API-KEY": key, "content-type": "application/json"}
-            async with http.post(url, json=body, headers=headers) as response:
-                text = await response.text()
-                if response.status in (401, 403):
-                    raise AuthenticationError(f"the token API refused the key: {text[:200]}")
-                if response.status != 200:
-                    raise ProtocolError(
-                        f"the token API answered HTTP {response.status}: {text[:200]}"
-                    )
-                data = await response.json(content_type=None)
-    except TimeoutError:
-        raise ConnectTimeoutError(f"the token API did not answer within {timeout:g} s") from None
-    except aiohttp.ClientError as e:
-        raise ConnectionLostError(f"the token API could not be reached: {e}") from None
+    url = http_base(check_base_url(base_url) or DEFAULT_BASE_URL) + TOKENS_PATH
+    seconds("timeout", timeout)
+    data = await post_json(url, key, body, what="the token API", timeout=timeout)
     return _token_of(data)
 
 
@@ -101,8 +78,8 @@ def _request_body(
 ) -> dict[str, Any]:
     if isinstance(expires_in, bool) or not isinstance(expires_in, int):
         raise TypeError(f"expires_in must be an int (seconds), got {type(expires_in).__name__}")
-    if not 1 <= expires_in <= MAX_EXPIRES_IN:
-        raise ValueError(f"expires_in must be 1..{MAX_EXPIRES_IN} seconds, got {expires_in}")
+    if not 1 <= expires_in <= MAX_TOKEN_EXPIRES_IN:
+        raise ValueError(f"expires_in must be 1..{MAX_TOKEN_EXPIRES_IN} seconds, got {expires_in}")
     body: dict[str, Any] = {"expiresIn": expires_in}
     for name, field_name, values in (
         ("allowed_models", "allowedModels", models),
@@ -112,8 +89,8 @@ def _request_body(
             continue
         if isinstance(values, str) or not all(isinstance(v, str) and v for v in values):
             raise TypeError(f"{name} must be a list of non-empty strings, got {values!r}")
-        if len(values) > MAX_ITEMS:
-            raise ValueError(f"{name} has {len(values)} items; the service takes {MAX_ITEMS}")
+        if len(values) > MAX_TOKEN_ITEMS:
+            raise ValueError(f"{name} has {len(values)} items; the service takes {MAX_TOKEN_ITEMS}")
         body[field_name] = list(values)
     if max_session_duration is not None:
         d = max_session_duration
@@ -151,11 +128,6 @@ def _token_of(data: object) -> ClientToken:
 def _names(permissions: object, field_name: str) -> tuple[str, ...] | None:
     values = permissions.get(field_name) if isinstance(permissions, dict) else None
     return tuple(v for v in values if isinstance(v, str)) if isinstance(values, list) else None
-
-
-def _http_base(base_url: str) -> str:
-    base = base_url.rstrip("/")
-    return base.replace("wss://", "https://", 1).replace("ws://", "http://", 1)
 
 
 __all__ = ["ClientToken", "create_client_token", "create_client_token_blocking"]

@@ -11,14 +11,10 @@ It never publishes a track (the token does not allow it either).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
 from collections.abc import AsyncIterator, Generator
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
-import aiohttp
 import numpy as np
 from livekit import rtc
 
@@ -26,24 +22,28 @@ from ._media.media_link import NATIVE_GRACE, _room_options
 from ._media.model_output import ModelOutput
 from ._media.native_call import Settling, outcome, run_to_end
 from ._media.rtc_frame import GeneratedFrame
+from ._protocol.endpoints import DEFAULT_BASE_URL, check_base_url, watch_url
+from ._protocol.endpoints import api_key as resolve_api_key
+from ._service_http import post_json
 from ._session.fanout import FrameFanout
-from .config import OUTPUT_FORMATS, FrameCallback, OutputFormat, SessionConfig
+from .config import (
+    FrameCallback,
+    OutputFormat,
+    check_callback,
+    check_output_format,
+    seconds,
+)
 from .errors import (
-    AuthenticationError,
-    ConcurrencyLimitError,
     ConnectionLostError,
     ConnectTimeoutError,
     ProtocolError,
     SessionClosedError,
-    WarmrtcError,
 )
 
 if TYPE_CHECKING:
     from .session import Session
 
 log = logging.getLogger("warmrtc")
-
-WATCH_PATH = "/watch-stream/"
 
 
 class Spectator:
@@ -168,22 +168,18 @@ def watch(
     if not isinstance(name, str) or not name:
         kind = type(room).__name__
         raise ValueError(f"room must be a room name or a connected Session, got {kind} {room!r}")
-    key = api_key if api_key is not None else os.environ.get("DECART_API_KEY")
-    # The key, base_url and timeout checked as connect() checks them.
-    checked = SessionConfig.of("lucy-2.6", api_key=key, base_url=base_url, timeout=timeout)
-    if output_format not in OUTPUT_FORMATS:
-        raise ValueError(
-            f"output_format {output_format!r} is not one of {', '.join(OUTPUT_FORMATS)}"
-        )
-    if on_frame is not None and not callable(on_frame):
-        raise TypeError(f"on_frame must be callable, got {type(on_frame).__name__}")
+    # Checked as connect() checks them.
+    key = resolve_api_key(api_key)
+    base = check_base_url(base_url) or DEFAULT_BASE_URL
+    check_output_format(output_format)
+    check_callback("on_frame", on_frame)
     return Watching(
         name,
-        checked.api_key,
-        checked.base_url,
+        key,
+        base,
         output_format=output_format,
         on_frame=on_frame,
-        timeout=checked.timeout,
+        timeout=seconds("timeout", timeout),
     )
 
 
@@ -198,7 +194,7 @@ async def _watch(
 ) -> Spectator:
     try:
         async with asyncio.timeout(timeout):
-            grant = await _request_token(room, api_key, base_url)
+            grant = await _request_token(room, api_key, base_url, timeout)
             spectator = Spectator(
                 grant["room_name"], grant.get("session_id"), output_format, on_frame
             )
@@ -212,22 +208,14 @@ async def _watch(
         raise ConnectTimeoutError(f"watching room {room!r} took over {timeout:g} s") from None
 
 
-async def _request_token(room: str, api_key: str, base_url: str) -> dict[str, Any]:
-    url = http_base(base_url) + WATCH_PATH + quote(room, safe="")
-    headers = {"x-api-key": api_key, "content-type": "application/json"}
-    try:
-        async with (
-            aiohttp.ClientSession() as http,
-            http.post(url, headers=headers) as response,
-        ):
-            if response.status != 200:
-                raise _refused(response.status, await _detail(response), room)
-            try:
-                body = await response.json(content_type=None)
-            except ValueError:
-                raise ProtocolError("the watch-stream answer is not JSON") from None
-    except aiohttp.ClientError as e:
-        raise ConnectionLostError(f"cannot reach the service for a watch token: {e}") from None
+async def _request_token(room: str, api_key: str, base_url: str, timeout: float) -> Any:
+    body = await post_json(
+        watch_url(base_url, room),
+        api_key,
+        what=f"the service's spectator grant for room {room!r}",
+        timeout=timeout,
+        not_found=SessionClosedError,  # no live session there (for this key)
+    )
     if not isinstance(body, dict) or not all(
         isinstance(body.get(k), str) and body[k] for k in ("livekit_url", "token", "room_name")
     ):
@@ -235,38 +223,4 @@ async def _request_token(room: str, api_key: str, base_url: str) -> dict[str, An
     return body
 
 
-async def _detail(response: aiohttp.ClientResponse) -> str:
-    text = (await response.text())[:500]
-    try:
-        parsed = json.loads(text)
-        if isinstance(parsed, dict) and isinstance(parsed.get("error"), str):
-            return str(parsed["error"])
-    except ValueError:
-        pass
-    return text or response.reason or ""
-
-
-def _refused(status: int, detail: str, room: str) -> WarmrtcError:
-    text = f"the service refused to let us watch room {room!r} (HTTP {status}): {detail}"
-    if status in (401, 403):
-        return AuthenticationError(text)
-    if status == 404:
-        return SessionClosedError(text)  # no live session there (for this key)
-    if status == 429:
-        return ConcurrencyLimitError(text)
-    if 400 <= status < 500:
-        return ProtocolError(text)
-    return ConnectionLostError(text)
-
-
-def http_base(base_url: str) -> str:
-    """The service's HTTP address for a base URL given in either spelling (ws:// or http://)."""
-    base = base_url.rstrip("/")
-    if base.startswith("wss://"):
-        return "https://" + base[len("wss://") :]
-    if base.startswith("ws://"):
-        return "http://" + base[len("ws://") :]
-    return base
-
-
-__all__ = ["Spectator", "Watching", "http_base", "watch"]
+__all__ = ["Spectator", "Watching", "watch"]

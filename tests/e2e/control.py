@@ -8,7 +8,7 @@ from typing import Any
 
 import aiohttp
 
-from warmrtc._protocol.models import STREAM_PATH
+from warmrtc._protocol.endpoints import STREAM_PATH
 
 
 def http_url(ws_url: str) -> str:

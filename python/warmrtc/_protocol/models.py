@@ -26,7 +26,8 @@ _MODELS = [
 ]
 REALTIME_MODELS: dict[str, RealtimeModel] = {m.name: m for m in _MODELS}
 
-STREAM_PATH = "/v1/stream"
+DEFAULT_MODEL = "lucy-2.6"  # what connect(), WarmPool, watch and check use unless told
+# The model's participant in a session's room; the official clients read only their video.
 INFERENCE_IDENTITY_PREFIX = "inference-server-"
 
 

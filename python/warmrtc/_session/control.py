@@ -1,26 +1,10 @@
 """The control channel: the service's websocket, JSON messages and their acknowledgements.
 
-Protocol facts this module rests on (Decart's public SDKs: decart 0.2.4 on PyPI,
-``decart/realtime/messages.py``; DecartAI/sdk ``packages/sdk/src/realtime/types.ts``):
-
-- ``error`` carries one field, ``error`` (text); no code or type.
-- ``prompt_ack`` carries ``prompt``, ``success`` and an optional ``error``; the SDKs match it to
-  the request by the prompt's text. ``set_image_ack`` carries ``success`` and an optional
-  ``error`` and nothing to match it by, so acks of a kind are taken in request order.
-- ``generation_tick``: ``seconds``; ``generation_ended``: ``seconds`` and ``reason``;
-  ``queue_position``: ``position`` and ``queue_size``; ``livekit_room_info``: ``livekit_url``,
-  ``token``, ``room_name``, ``session_id``.
-- The join is lean and says up front whether an initial state follows: ``{"type":
-  "livekit_join", "passthrough": bool}``; the initial prompt or image goes as its own frame right
-  after it, without waiting for ``livekit_room_info``, and the service answers the room info off
-  the small join while the image uploads (DecartAI/sdk #168). The service drops the client's
-  frames until that initial state applies, so the client joins the room and publishes without
-  waiting for its ack (DecartAI/sdk #166).
-- A refused new session over the concurrency limit is closed with code 1013 (DecartAI/sdk,
-  ``examples/realtime-session-queue/README.md``).
-- The service ends a session on purpose (a client token's ``maxSessionDuration``) and says
-  why in ``generation_ended``; the emulator then closes normally (1000). Such an end is
-  ``SessionEndedError``, not a loss to reconnect from.
+What the messages are and mean is the protocol's (:mod:`warmrtc._protocol.messages`, with the
+close codes in :mod:`warmrtc._protocol.refusals`); this module keeps one channel's state: the
+socket, the requests waiting for their acks, and how the channel ended. The service drops the
+client's frames until the initial state applies, so the client joins the room and publishes
+without waiting for its ack (DecartAI/sdk #166).
 """
 
 from __future__ import annotations
@@ -28,30 +12,27 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 import aiohttp
 
-from .._protocol.models import STREAM_PATH
+from .._protocol import messages
+from .._protocol.limits import HEARTBEAT
+from .._protocol.messages import BadField, kind_of, text_field
+from .._protocol.refusals import error_for_close, error_for_handshake
 from ..errors import (
     ConnectionLostError,
     ConnectTimeoutError,
     ProtocolError,
     RejectedError,
     WarmrtcError,
-    error_for_close,
-    error_for_handshake,
 )
 
 log = logging.getLogger("warmrtc")
 
-DEFAULT_BASE_URL = "wss://api.decart.ai"
-HEARTBEAT = 20.0  # seconds between pings; a peer that stops answering ends the channel
 # An `error` message is usually followed at once by the close that says what it was (1013: the
 # concurrency limit, ...). A pending join waits this long for that close before it fails with
 # the bare message.
@@ -68,25 +49,6 @@ class RoomInfo:
 
     def __repr__(self) -> str:  # the token is a credential
         return f"RoomInfo(room_name={self.room_name!r}, session_id={self.session_id!r})"
-
-
-def join_message(frame_timing: bool, passthrough: bool = True) -> dict[str, Any]:
-    """The lean ``livekit_join``: ``passthrough`` false when an initial prompt or image follows
-    (the service then drops frames until it applies); ``client_capabilities`` only when frame
-    timing is on."""
-    message: dict[str, Any] = {"type": "livekit_join", "passthrough": passthrough}
-    if frame_timing:
-        message["client_capabilities"] = {"frame_timing": True}
-    return message
-
-
-def stream_url(base_url: str, model: str, api_key: str, user_agent: str) -> str:
-    base = base_url.rstrip("/")
-    base = base.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
-    return (
-        f"{base}{STREAM_PATH}?api_key={quote(api_key)}&model={quote(model)}"
-        f"&livekit_early_room_info=true&user_agent={quote(user_agent)}"
-    )
 
 
 @dataclass(eq=False)
@@ -108,21 +70,14 @@ class InitialState:
 
 def prompt_request(prompt: str, enhance: bool) -> InitialState:
     request = _Request("prompt_ack", prompt, asyncio.get_running_loop().create_future())
-    return InitialState({"type": "prompt", "prompt": prompt, "enhance_prompt": enhance}, request)
+    return InitialState(messages.prompt(prompt, enhance), request)
 
 
 def image_request(
     image_base64: str | None, prompt: str | None, enhance: bool | None
 ) -> InitialState:
     request = _Request("set_image_ack", None, asyncio.get_running_loop().create_future())
-    message: dict[str, Any] = {"type": "set_image", "image_data": image_base64, "prompt": prompt}
-    if enhance is not None:
-        message["enhance_prompt"] = enhance
-    return InitialState(message, request)
-
-
-class _BadField(Exception):
-    """A message from the service with a field the protocol does not allow."""
+    return InitialState(messages.set_image(image_base64, prompt, enhance), request)
 
 
 class ControlChannel:
@@ -222,7 +177,9 @@ class ControlChannel:
         self._room_info = future
         try:
             async with asyncio.timeout(timeout):
-                await self._send(join_message(frame_timing, passthrough=initial is None))
+                await self._send(
+                    messages.join(frame_timing=frame_timing, passthrough=initial is None)
+                )
                 if initial is not None:
                     # Armed before it is written: its ack may come before the room info.
                     self._initial = initial.request
@@ -389,14 +346,14 @@ class ControlChannel:
                 self._ack_received(kind, message)
             elif kind == "error":
                 self._error_received(message)
-            elif kind in _EVENTS:
-                event = _EVENTS[kind](message)
+            elif kind in messages.EVENT_TYPES:
+                event = messages.validated_event(message)
                 if kind == "generation_ended":
                     self._ended = event.get("reason", "ended")
                 self._emit(event)
             else:
                 log.debug("control channel: message type %r ignored", kind)
-        except _BadField as e:
+        except BadField as e:
             log.warning("control channel: %s; ignored", e)
 
     def _room_info_received(self, message: dict[str, Any]) -> None:
@@ -406,12 +363,12 @@ class ControlChannel:
             return
         try:
             info = RoomInfo(
-                livekit_url=_text(message, "livekit_url"),
-                token=_text(message, "token"),
-                room_name=_text(message, "room_name"),
-                session_id=_text(message, "session_id"),
+                livekit_url=text_field(message, "livekit_url"),
+                token=text_field(message, "token"),
+                room_name=text_field(message, "room_name"),
+                session_id=text_field(message, "session_id"),
             )
-        except _BadField as e:
+        except BadField as e:
             future.set_exception(ProtocolError(str(e)))
             return
         future.set_result(info)
@@ -421,7 +378,7 @@ class ControlChannel:
         if kind == "prompt_ack":
             prompt = message.get("prompt")
             if not isinstance(prompt, str):
-                raise _BadField(f"prompt_ack without a string 'prompt' ({_kind(prompt)})")
+                raise BadField(f"prompt_ack without a string 'prompt' ({kind_of(prompt)})")
         request = next(
             (
                 r
@@ -436,7 +393,7 @@ class ControlChannel:
         success, error = message.get("success"), message.get("error")
         if not isinstance(success, bool):
             request.future.set_exception(
-                ProtocolError(f"{kind} without a boolean 'success' ({_kind(success)})")
+                ProtocolError(f"{kind} without a boolean 'success' ({kind_of(success)})")
             )
         elif success:
             request.future.set_result(None)
@@ -447,7 +404,7 @@ class ControlChannel:
     def _error_received(self, message: dict[str, Any]) -> None:
         text = message.get("error")
         if not isinstance(text, str) or not text:
-            log.warning("control channel: an error message without text (%s)", _kind(text))
+            log.warning("control channel: an error message without text (%s)", kind_of(text))
             text = "the service reported an error without a message"
         log.warning("the service reported an error: %s", text)
         self._service_error = text
@@ -493,71 +450,6 @@ class ControlChannel:
                 log.exception("on_closed raised")
 
 
-# ---- validation of events ---------------------------------------------------------------
-
-
-def _kind(value: object) -> str:
-    return "missing" if value is None else f"got {type(value).__name__}"
-
-
-def _text(message: dict[str, Any], field: str) -> str:
-    value = message.get(field)
-    if not isinstance(value, str) or not value:
-        raise _BadField(
-            f"{message.get('type')} without a non-empty string {field!r} ({_kind(value)})"
-        )
-    return value
-
-
-def _count(message: dict[str, Any], field: str) -> int:
-    """A whole number >= 0; a float with no fraction (JSON from JS) counts as one."""
-    value = message.get(field)
-    if isinstance(value, bool):
-        number = None
-    elif isinstance(value, int):
-        number = value
-    elif isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        number = int(value)
-    else:
-        number = None
-    if number is None or number < 0:
-        shown = repr(value) if isinstance(value, int | float) else _kind(value)
-        raise _BadField(f"{message.get('type')} with a bad {field!r} ({shown})")
-    return number
-
-
-def _started(message: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "generation_started"}
-
-
-def _tick(message: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "generation_tick", "seconds": _count(message, "seconds")}
-
-
-def _ended(message: dict[str, Any]) -> dict[str, Any]:
-    event: dict[str, Any] = {"type": "generation_ended"}
-    if message.get("seconds") is not None:
-        event["seconds"] = _count(message, "seconds")
-    if message.get("reason") is not None:
-        event["reason"] = _text(message, "reason")
-    return event
-
-
-def _queue_position(message: dict[str, Any]) -> dict[str, Any]:
-    event = {"type": "queue_position", "position": _count(message, "position")}
-    if message.get("queue_size") is not None:
-        event["queue_size"] = _count(message, "queue_size")
-    return event
-
-
-_EVENTS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    "generation_started": _started,
-    "generation_tick": _tick,
-    "generation_ended": _ended,
-    "queue_position": _queue_position,
-}
-
-
 def _retrieve(future: asyncio.Future[Any]) -> None:
     # The initial state's ack may fail before anyone waits for it (the join failed first).
     if not future.cancelled():
@@ -582,12 +474,9 @@ def _redact(error: object) -> str:
 
 __all__ = [
     "CLOSE_TIMEOUT",
-    "DEFAULT_BASE_URL",
     "ControlChannel",
     "InitialState",
-    "ProtocolError",
     "RoomInfo",
     "image_request",
     "prompt_request",
-    "stream_url",
 ]

@@ -10,7 +10,6 @@ table, logs ``old -> new`` and calls ``on_state``.
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 from collections.abc import Callable
 from typing import Protocol
@@ -22,24 +21,15 @@ from ..errors import (
     WarmrtcError,
 )
 from ..events import Event, ReconnectEvent, StateChangeEvent
+from ..state import State
+from .backoff import retry_delay
 
 log = logging.getLogger("warmrtc")
 
-RECONNECT_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)  # seconds between reconnect attempts, then 8 s on
 # After a concurrency-limit refusal: the service frees a crashed client's slot after about 45 s,
 # so the attempts are spread over a minute or more.
 CAPACITY_DELAY = 15.0
 FAILED_CONNECT_GRACE = 0.5  # seconds a failed connect() waits for its clean-up past its timeout
-
-
-class State(enum.StrEnum):
-    """A session's state; compares equal to its string value (``"connected"``...)."""
-
-    CONNECTING = "connecting"  # connect() has not returned yet
-    CONNECTED = "connected"  # usable; the model is not generating (warm, muted or idle)
-    GENERATING = "generating"  # unmuted and the model is producing frames
-    RECONNECTING = "reconnecting"  # the control channel or the media room went away
-    DISCONNECTED = "disconnected"  # for good: disconnect(), or reconnecting gave up
 
 
 S = State
@@ -215,7 +205,7 @@ class Lifecycle:
                     self._on_event(ReconnectEvent(attempt, attempts, e))
                     if not e.retryable or attempt == attempts:
                         break  # a refused key or an unknown model: another try cannot fix it
-                    delay = RECONNECT_DELAYS[min(attempt - 1, len(RECONNECT_DELAYS) - 1)]
+                    delay = retry_delay(attempt)
                     if isinstance(e, ConcurrencyLimitError):
                         delay = max(delay, CAPACITY_DELAY)
                     log.warning("reconnect attempt %d failed: %s; again in %g s", attempt, e, delay)

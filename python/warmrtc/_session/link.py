@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .._media.media_link import MediaLink
+from .._protocol.endpoints import stream_url
 from .._version import __version__ as _version
 from ..config import SessionConfig
 from ..errors import ConnectTimeoutError, WarmrtcError
@@ -39,7 +40,6 @@ from .control import (
     RoomInfo,
     image_request,
     prompt_request,
-    stream_url,
 )
 from .fanout import FrameFanout
 from .lifecycle import Lifecycle

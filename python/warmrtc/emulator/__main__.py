@@ -9,6 +9,8 @@ import os
 import signal
 
 from .._media import exit_hook
+from .._protocol.limits import CRASH_RELEASE_DELAY, LIMIT_MESSAGE, RELEASE_DELAY
+from .._protocol.refusals import LIMIT_CLOSE_CODE
 from ..local.stack import raise_open_files_limit
 from .server import EmulatorConfig, serve
 
@@ -65,22 +67,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=int,
         default=0,
         help="the concurrency limit per API key, as the service has one per organisation: a "
-        "new session over it is refused (error 'Concurrent session limit reached.', close code "
-        "1013); 0: no limit (default)",
+        f"new session over it is refused (error {LIMIT_MESSAGE!r}, close code "
+        f"{LIMIT_CLOSE_CODE:d}); 0: no limit (default)",
     )
     p.add_argument(
         "--release-delay",
         type=float,
-        default=5.0,
+        default=RELEASE_DELAY,
         help="seconds before an ended session's slot is free again after a clean disconnect "
-        "(default 5.0, as the service)",
+        f"(default {RELEASE_DELAY:g}, as the service)",
     )
     p.add_argument(
         "--crash-release-delay",
         type=float,
-        default=45.0,
+        default=CRASH_RELEASE_DELAY,
         help="seconds before the slot of a session whose websocket dropped without a close is "
-        "free again (default 45.0, as the service)",
+        f"free again (default {CRASH_RELEASE_DELAY:g}, as the service)",
     )
     p.add_argument(
         "--fault-injection",

@@ -32,32 +32,30 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 from livekit import api
 
-from .._protocol.models import (
-    INFERENCE_IDENTITY_PREFIX,
-    REALTIME_MODELS,
-    STREAM_PATH,
-    RealtimeModel,
+from .._protocol import messages
+from .._protocol.endpoints import QUOTA_PATH, SESSIONS_PATH, STREAM_PATH, TOKENS_PATH, WATCH_PATH
+from .._protocol.limits import (
+    CRASH_RELEASE_DELAY,
+    HARD_MESSAGE_BYTES,
+    HEARTBEAT,
+    LIMIT_CLOSE_REASON,
+    LIMIT_MESSAGE,
+    MAX_SESSION_REASON,
+    RELEASE_DELAY,
 )
+from .._protocol.models import INFERENCE_IDENTITY_PREFIX, REALTIME_MODELS, RealtimeModel
+from .._protocol.refusals import LIMIT_CLOSE_CODE, PrivateClose
 from .auth import Authenticator, Caller
-from .messages import HARD_MESSAGE_BYTES, BadMessage, check_prompt, parse
+from .incoming import BadMessage, check_prompt, parse
 from .meter import Meter
-from .slots import LIMIT_CLOSE_CODE, LIMIT_CLOSE_REASON, LIMIT_MESSAGE, SlotLedger
+from .slots import SlotLedger
 from .tokens import TokenIssuer, TokenRequestError
 from .worker import InferenceWorker, start_workers
 
 log = logging.getLogger("warmrtc.emulator")
-
-# The reason a session ended by its token's maxSessionDuration is given in generation_ended:
-# one of the reasons Decart's ws-signaling-proxy example lists ("timeout").
-MAX_DURATION_REASON = "timeout"
-# Close codes of refusals. Decart's public SDKs name none but 1013 (the concurrency limit);
-# these private codes are the emulator's (warmrtc.errors maps them).
-CLOSE_INVALID_KEY = 4001
-CLOSE_NOT_ALLOWED = 4003  # a client token's allowedModels / allowedOrigins
-CLOSE_UNKNOWN_MODEL = 4004
 
 
 @dataclass
@@ -78,8 +76,8 @@ class EmulatorConfig:
     # The concurrency limit per API key (0: none) and the delays before an ended session's
     # slot is free again: after a clean disconnect, and after a websocket that dropped.
     max_sessions: int = 0
-    release_delay: float = 5.0
-    crash_release_delay: float = 45.0
+    release_delay: float = RELEASE_DELAY
+    crash_release_delay: float = CRASH_RELEASE_DELAY
     # POST /sessions/{id}/drop and /end: off unless asked for.
     fault_injection: bool = False
 
@@ -136,12 +134,12 @@ class Emulator:
         self._tasks: set[asyncio.Task[None]] = set()
         self.app = web.Application()
         self.app.router.add_get(STREAM_PATH, self._stream)
-        self.app.router.add_get("/sessions", self._sessions)
-        self.app.router.add_post("/v1/client/tokens", self._mint_token)
-        self.app.router.add_get("/v1/realtime/quota", self._quota)
-        self.app.router.add_post("/watch-stream/{room}", self._watch)
-        self.app.router.add_post("/sessions/{session_id}/drop", self._drop)
-        self.app.router.add_post("/sessions/{session_id}/end", self._end_request)
+        self.app.router.add_get(SESSIONS_PATH, self._sessions)
+        self.app.router.add_post(TOKENS_PATH, self._mint_token)
+        self.app.router.add_get(QUOTA_PATH, self._quota)
+        self.app.router.add_post(WATCH_PATH + "{room}", self._watch)
+        self.app.router.add_post(SESSIONS_PATH + "/{session_id}/drop", self._drop)
+        self.app.router.add_post(SESSIONS_PATH + "/{session_id}/end", self._end_request)
 
     def token(self, identity: str, room: str, *, can_publish: bool = True) -> str:
         grants = api.VideoGrants(
@@ -215,7 +213,7 @@ class Emulator:
         generating), then the websocket is closed (code 1000). ``?reason=...`` (default
         ``timeout``, the reason a token's maxSessionDuration ends a session with)."""
         session = self._live_session_of(request)
-        reason = request.query.get("reason", MAX_DURATION_REASON)[:120]
+        reason = request.query.get("reason", MAX_SESSION_REASON)[:120]
         was = session.state
         await self._end_by_service(session, reason)
         return web.json_response({"session_id": session.session_id, "was": was, "reason": reason})
@@ -224,7 +222,7 @@ class Emulator:
         """The service ends a session: ``generation_ended`` (with ``seconds`` and ``reason``),
         then the websocket is closed (code 1000, the reason as its text)."""
         await self._end(session, reason, announce=True)
-        await session.ws.close(code=1000, message=reason.encode()[:120])
+        await session.ws.close(code=WSCloseCode.OK, message=reason.encode()[:120])
 
     async def _model_lost(self, session: Session, reason: str) -> None:
         """The session's model stopped while it was live: the client gets an ``error``, then
@@ -256,7 +254,7 @@ class Emulator:
         )
 
     async def _stream(self, request: web.Request) -> web.StreamResponse:
-        ws = web.WebSocketResponse(max_msg_size=HARD_MESSAGE_BYTES, heartbeat=20)
+        ws = web.WebSocketResponse(max_msg_size=HARD_MESSAGE_BYTES, heartbeat=HEARTBEAT)
         try:
             await ws.prepare(request)
         except ConnectionResetError:  # the client went away during the handshake
@@ -267,19 +265,19 @@ class Emulator:
         model = REALTIME_MODELS.get(name)
         # An expired token is refused as an unknown key is.
         if caller is None:
-            return await _refuse(ws, "Invalid API key", CLOSE_INVALID_KEY, "invalid api key")
+            return await _refuse(ws, "Invalid API key", PrivateClose.INVALID_KEY, "invalid api key")
         if model is None:
             return await _refuse(
-                ws, f"Unknown model: {name!r}", CLOSE_UNKNOWN_MODEL, "unknown model"
+                ws, f"Unknown model: {name!r}", PrivateClose.UNKNOWN_MODEL, "unknown model"
             )
         token = caller.token
         if token is not None and token.models is not None and model.name not in token.models:
             text = f"Model {model.name!r} is not allowed for this token"
-            return await _refuse(ws, text, CLOSE_NOT_ALLOWED, "model not allowed")
+            return await _refuse(ws, text, PrivateClose.NOT_ALLOWED, "model not allowed")
         origin = request.headers.get("Origin")
         if token is not None and token.origins is not None and origin not in token.origins:
             text = f"Origin {origin!r} is not allowed for this token"
-            return await _refuse(ws, text, CLOSE_NOT_ALLOWED, "origin not allowed")
+            return await _refuse(ws, text, PrivateClose.NOT_ALLOWED, "origin not allowed")
         if not self.slots.take(caller.owner):
             log.info(
                 "session refused: the concurrency limit (%d) is reached", self.slots.max_sessions
@@ -341,7 +339,7 @@ class Emulator:
     async def _expire(self, session: Session) -> None:
         if session.state != "ended":
             log.info("session %s: maxSessionDuration reached", session.session_id)
-            await self._end_by_service(session, MAX_DURATION_REASON)
+            await self._end_by_service(session, MAX_SESSION_REASON)
 
     async def _handle(self, session: Session, text: str) -> None:
         ws = session.ws
@@ -371,14 +369,7 @@ class Emulator:
             await _error(session.ws, "livekit_join was already sent on this session")
             return
         for position in range(self.config.queue_positions, 0, -1):
-            await _send(
-                session.ws,
-                {
-                    "type": "queue_position",
-                    "position": position,
-                    "queue_size": self.config.queue_positions,
-                },
-            )
+            await _send(session.ws, messages.queue_position(position, self.config.queue_positions))
         session.room_name = f"warmrtc-{session.session_id}"
         inference = InferenceWorker(
             session.model,
@@ -401,13 +392,9 @@ class Emulator:
         client_token = self.token(f"client-{session.session_id}", session.room_name)
         await _send(
             session.ws,
-            {
-                "type": "livekit_room_info",
-                "livekit_url": self.config.public_livekit_url,
-                "token": client_token,
-                "room_name": session.room_name,
-                "session_id": session.session_id,
-            },
+            messages.room_info(
+                self.config.public_livekit_url, client_token, session.room_name, session.session_id
+            ),
         )
         # Mobile SDKs put a whole prompt / set_image message in initial_state.
         initial = message.get("initial_state")
@@ -424,7 +411,8 @@ class Emulator:
         except Exception as e:  # the media server is down or refused us: the session is lost
             log.warning("session %s: inference could not join: %s", session.session_id, e)
             await _error(session.ws, f"media server unavailable: {e}")
-            await session.ws.close(code=1011, message=b"media server unavailable")
+            unavailable = b"media server unavailable"
+            await session.ws.close(code=WSCloseCode.INTERNAL_ERROR, message=unavailable)
 
     def _applied(self, session: Session) -> None:
         """A prompt or image applied: the model may start on the client's frames."""
@@ -440,19 +428,12 @@ class Emulator:
                 await _error(session.ws, str(e))
                 return
         if not isinstance(prompt, str) or not prompt.strip():
-            await _send(
-                session.ws,
-                {
-                    "type": "prompt_ack",
-                    "prompt": str(prompt or ""),
-                    "success": False,
-                    "error": "prompt must be a non-empty string",
-                },
-            )
+            error = "prompt must be a non-empty string"
+            await _send(session.ws, messages.prompt_ack(str(prompt or ""), error))
             return
         session.prompt = prompt
         self._applied(session)
-        await _send(session.ws, {"type": "prompt_ack", "prompt": prompt, "success": True})
+        await _send(session.ws, messages.prompt_ack(prompt))
 
     async def _set_image(self, session: Session, message: dict[str, Any]) -> None:
         data = message.get("image_data")
@@ -480,10 +461,7 @@ class Emulator:
             session.prompt = prompt
         if error is None:
             self._applied(session)
-        reply: dict[str, Any] = {"type": "set_image_ack", "success": error is None}
-        if error:
-            reply["error"] = error
-        await _send(session.ws, reply)
+        await _send(session.ws, messages.set_image_ack(error))
 
     def _frame(self, session: Session) -> None:
         if session.state == "ended":
@@ -491,10 +469,8 @@ class Emulator:
         if session.meter.frame():
             if session.state != "generating":
                 session.state = "generating"
-                session.ticks.put_nowait({"type": "generation_started"})
-            session.ticks.put_nowait(
-                {"type": "generation_tick", "seconds": session.meter.billed_seconds}
-            )
+                session.ticks.put_nowait(messages.generation_started())
+            session.ticks.put_nowait(messages.generation_tick(session.meter.billed_seconds))
 
     async def _send_ticks(self, session: Session) -> None:
         while True:
@@ -511,14 +487,7 @@ class Emulator:
             session.expiry.cancel()
             session.expiry = None
         if (announce or session.state == "generating") and not session.ws.closed:
-            await _send(
-                session.ws,
-                {
-                    "type": "generation_ended",
-                    "seconds": session.meter.billed_seconds,
-                    "reason": reason,
-                },
-            )
+            await _send(session.ws, messages.generation_ended(session.meter.billed_seconds, reason))
         session.state = "ended"
         inference, session.inference = session.inference, None
         if inference is not None:
@@ -565,7 +534,7 @@ def _wants_frame_timing(join: dict[str, Any]) -> bool:
 
 
 async def _error(ws: web.WebSocketResponse, text: str) -> None:
-    await _send(ws, {"type": "error", "error": text})
+    await _send(ws, messages.error(text))
 
 
 async def _refuse(

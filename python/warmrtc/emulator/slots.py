@@ -14,10 +14,6 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
-LIMIT_MESSAGE = "Concurrent session limit reached."  # the service's error message
-LIMIT_CLOSE_CODE = 1013  # "try again later"
-LIMIT_CLOSE_REASON = "Session Limit Reached"  # the close reason the example's comment quotes
-
 
 @dataclass(frozen=True)
 class Quota:

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from .._protocol.endpoints import API_KEY_ENV, API_KEY_HEADER, SESSIONS_PATH, http_base
+from .._protocol.models import DEFAULT_MODEL
 from ..session import Session, connect
 from ..source import VideoSource
 from ..stats import SessionStats
@@ -98,8 +100,8 @@ class OutputVideo:
 
 def service_report(base_url: str, api_key: str, session_id: str | None) -> dict[str, Any] | None:
     """What the local service saw of the session (it shows a key its own sessions only)."""
-    url = base_url.replace("ws://", "http://", 1).replace("wss://", "https://", 1) + "/sessions"
-    request = urllib.request.Request(url, headers={"x-api-key": api_key})
+    url = http_base(base_url) + SESSIONS_PATH
+    request = urllib.request.Request(url, headers={API_KEY_HEADER: api_key})
     with contextlib.suppress(OSError, ValueError):
         with urllib.request.urlopen(request, timeout=2) as response:
             for entry in json.load(response):
@@ -230,7 +232,7 @@ def print_stats(stats: SessionStats) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="warmrtc demo", description=__doc__)
-    p.add_argument("--model", default="lucy-2.6")
+    p.add_argument("--model", default=DEFAULT_MODEL)
     p.add_argument("--prompt", default="an oil painting")
     p.add_argument("--input", help="a video file or a webcam index (default: a moving pattern)")
     p.add_argument("--output", help="write the generated video to this .mp4")
@@ -243,7 +245,7 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     args = p.parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # in order with logs
-    api_key = os.environ.get("DECART_API_KEY")
+    api_key = os.environ.get(API_KEY_ENV)
     if api_key:
         print("using the realtime service (DECART_API_KEY is set)")
         asyncio.run(run_demo(args, None, api_key))

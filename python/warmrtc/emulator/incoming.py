@@ -14,10 +14,8 @@ import json
 import re
 from typing import Any
 
-MAX_MESSAGE_BYTES = 8 * 1024 * 1024
-HARD_MESSAGE_BYTES = 32 * 1024 * 1024  # the websocket's max_msg_size
-MAX_DEPTH = 32  # no message of the protocol nests deeper than 3
-MAX_PROMPT_CHARS = 10_000
+from .._protocol import limits
+from .._protocol.limits import MAX_DEPTH, MAX_MESSAGE_BYTES
 
 _BRACKETS = re.compile(r'[\[\]{}"\\]')
 
@@ -45,10 +43,10 @@ def parse(text: str) -> dict[str, Any]:
 
 def check_prompt(prompt: str) -> None:
     """Raises BadMessage for a prompt over the length limit (without quoting it)."""
-    if len(prompt) > MAX_PROMPT_CHARS:
-        raise BadMessage(
-            f"prompt of {len(prompt)} characters is over the limit of {MAX_PROMPT_CHARS}"
-        )
+    try:
+        limits.check_prompt(prompt)
+    except ValueError as e:
+        raise BadMessage(str(e)) from None
 
 
 def nesting_depth(text: str) -> int:
@@ -80,3 +78,11 @@ def nesting_depth(text: str) -> int:
         elif c in "]}":
             depth -= 1
     return deepest
+
+
+__all__ = [
+    "BadMessage",
+    "check_prompt",
+    "nesting_depth",
+    "parse",
+]
