@@ -52,8 +52,8 @@ async def ours(base_url: str, api_key: str, steps: dict[str, list[float]]) -> fl
         connected = time.monotonic() - start
         await asyncio.wait_for(arrived.wait(), 20)
         elapsed = time.monotonic() - start
-        for name, took in session._link.steps:
-            steps[name].append(took)
+        for step in session.connect_steps:
+            steps[step.name].append(step.seconds)
         steps["connect() returned"].append(connected)
         await session.disconnect()
         return elapsed

@@ -5,20 +5,27 @@ from __future__ import annotations
 from warmrtc._session.link import STEP_NAMES
 from warmrtc.check import STEPS, connect_steps
 from warmrtc.errors import AuthenticationError, ConnectTimeoutError, ProtocolError
+from warmrtc.stats import ConnectStep
 
-LINK = [
-    ("control", 0.01),
-    ("room_info", 0.02),
-    ("room_join", 0.10),
-    ("publish", 0.05),
-    ("initial_state", 0.30),
-]
+LINK = (
+    ConnectStep("control", 0.01),
+    ConnectStep("room_info", 0.02),
+    ConnectStep("room_join", 0.10),
+    ConnectStep("publish", 0.05),
+    ConnectStep("initial_state", 0.30),
+)
+
+
+def failed_at(steps: tuple[ConnectStep, ...]) -> tuple[ConnectStep, ...]:
+    """``steps`` with the last one the step a connect failed in."""
+    last = steps[-1]
+    return (*steps[:-1], ConnectStep(last.name, last.seconds, ok=False))
 
 
 def test_every_link_step_has_a_check_step_in_connect_order() -> None:
-    assert list(STEP_NAMES) == [name for name, _ in LINK]
+    assert list(STEP_NAMES) == [step.name for step in LINK]
     assert STEPS == ("control", "auth", "room", "publish", "initial_state", "round_trip")
-    steps = connect_steps(LINK, None, None)
+    steps = connect_steps(LINK, None)
     assert [(s.name, s.ok, s.seconds) for s in steps] == [
         ("control", True, 0.01),
         ("auth", True, 0.02),
@@ -30,7 +37,7 @@ def test_every_link_step_has_a_check_step_in_connect_order() -> None:
 
 def test_a_refused_initial_state_fails_its_own_step_after_publish() -> None:
     error = ProtocolError("the service refused the prompt: too long")
-    steps = connect_steps(LINK, "initial_state", error)
+    steps = connect_steps(failed_at(LINK), error)
     assert [(s.name, s.ok) for s in steps] == [
         ("control", True),
         ("auth", True),
@@ -42,13 +49,14 @@ def test_a_refused_initial_state_fails_its_own_step_after_publish() -> None:
 
 
 def test_a_room_join_timeout_is_the_room_step() -> None:
-    steps = connect_steps(LINK[:3], "room_join", ConnectTimeoutError("the media room join"))
+    steps = connect_steps(failed_at(LINK[:3]), ConnectTimeoutError("the media room join"))
     assert [(s.name, s.ok) for s in steps] == [("control", True), ("auth", True), ("room", False)]
     assert steps[-1].seconds == 0.10
 
 
 def test_a_refused_key_at_the_handshake_is_the_auth_step() -> None:
-    steps = connect_steps([("control", 0.04)], "control", AuthenticationError("Invalid API key"))
+    refused = (ConnectStep("control", 0.04, ok=False),)
+    steps = connect_steps(refused, AuthenticationError("Invalid API key"))
     assert [(s.name, s.ok, s.seconds) for s in steps] == [
         ("control", True, 0.04),
         ("auth", False, 0.0),

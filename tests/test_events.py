@@ -15,10 +15,12 @@ import pytest
 from livekit.rtc._proto import stats_pb2
 
 import warmrtc
-from test_lifecycle import FakeLink, run, until
+from test_lifecycle import FakeLink, Gate, run, until
+from warmrtc._media.latest_queue import EVENT_DEPTH
+from warmrtc._media.rtc_stats import rtc_figures
 from warmrtc._session import metrics
-from warmrtc._session.fanout import EVENT_DEPTH, Fanout
-from warmrtc._session.lifecycle import Lifecycle, State
+from warmrtc._session.fanout import Fanout
+from warmrtc._session.lifecycle import Lifecycle
 from warmrtc._session.link import ServiceLink
 from warmrtc.errors import ConnectionLostError, ConnectTimeoutError
 from warmrtc.events import (
@@ -32,8 +34,9 @@ from warmrtc.events import (
     StateChangeEvent,
     StatsEvent,
 )
-from warmrtc.session import Session
-from warmrtc.stats import SessionStats, rtc_figures
+from warmrtc.session import Session, _Reports
+from warmrtc.state import State
+from warmrtc.stats import SessionStats
 
 
 @pytest.fixture(autouse=True)
@@ -61,14 +64,13 @@ def test_the_lifecycle_emits_state_changes_and_reconnect_attempts_in_order() -> 
         states: list[State] = []
         events: list[Event] = []
         life = Lifecycle(
-            link,
             timeout=5,
             reconnect_attempts=3,
-            muted=lambda: False,
+            gate=Gate(muted=False),
             on_state=states.append,
             on_event=events.append,
         )
-        await life.connect()
+        await life.connect(link)
         life.generation_started()
         life.lost(ConnectionLostError("socket closed"))
         await until(lambda: life.state == "connected")
@@ -102,11 +104,20 @@ class FakeLifecycle:
         self.calls.append(f"stopped: {why}")
 
 
+class Listener:
+    """A link's listener that keeps what it is told (the session's is ``_Reports``)."""
+
+    def __init__(self, events: list[Event]) -> None:
+        self.events = events
+
+    def control_event(self, event: Event) -> None:
+        self.events.append(event)
+
+
 def test_the_link_turns_the_services_messages_into_events() -> None:
     events: list[Event] = []
-    life = FakeLifecycle()
     config = warmrtc.SessionConfig.of("lucy-2.6", api_key="k")
-    link = ServiceLink(config, None, None, None, lambda: life, events.append)  # type: ignore[arg-type]
+    link = ServiceLink(config, None, None, Listener(events))  # type: ignore[arg-type]
     for message in [
         {"type": "queue_position", "position": 3, "queue_size": 7},
         {"type": "queue_position", "position": 1},
@@ -127,7 +138,16 @@ def test_the_link_turns_the_services_messages_into_events() -> None:
         ServiceErrorEvent("model overloaded"),
     ]
     assert link.billing.seconds == 3
-    assert life.calls[0] == "started" and "timeout" in life.calls[1]
+    # The session hands generation's start and end to its lifecycle.
+    life = FakeLifecycle()
+    reports = _Reports(life, None, None, None, lambda _event: None)  # type: ignore[arg-type]
+    for event in events:
+        reports.control_event(event)
+    assert life.calls == [
+        "started",
+        "stopped: the service ended generation: timeout",
+        "stopped: the service ended generation: None",
+    ]
 
 
 def test_event_readers_are_bounded_drop_the_oldest_with_a_warning_and_end(
@@ -147,8 +167,8 @@ def test_event_readers_are_bounded_drop_the_oldest_with_a_warning_and_end(
         fanout.deliver(-1)  # after the end: nobody gets it
         got = [await first] + [i async for i in reader]
         assert seen == list(range(EVENT_DEPTH + 10))  # the callback sees every one
-        # The buffer kept the newest (the end marker took one place).
-        assert got == list(range(11, EVENT_DEPTH + 10))
+        # The buffer kept the newest; the end took no place of an event.
+        assert got == list(range(10, EVENT_DEPTH + 10))
         assert "on_event reader is not keeping up" in caplog.text
         assert [i async for i in fanout.stream()] == []  # a reader after the end ends at once
 
@@ -158,12 +178,11 @@ def test_event_readers_are_bounded_drop_the_oldest_with_a_warning_and_end(
 
 def test_a_thread_reads_events_without_stalling_the_loop() -> None:
     async def body() -> None:
-        loop = asyncio.get_running_loop()
         fanout: Fanout[int] = Fanout(None, depth=8, name="on_event", warn_drops=True)
         first: queue.Queue[int] = queue.Queue()
         got: queue.Queue[list[int]] = queue.Queue()
         resume = threading.Event()
-        items = fanout.stream_in_thread(loop, timeout=10)
+        items = fanout.stream_in_thread(timeout=10)
 
         def consumer() -> None:
             first.put(next(items))
@@ -171,15 +190,14 @@ def test_a_thread_reads_events_without_stalling_the_loop() -> None:
             got.put(list(items))
 
         thread = threading.Thread(target=consumer)
-        thread.start()
-        await until(lambda: bool(fanout._sinks))
+        thread.start()  # subscribed already: stream_in_thread() subscribes at once
         fanout.deliver(0)
         assert await asyncio.to_thread(first.get, True, 10) == 0
         for i in range(1, 100):
             fanout.deliver(i)  # never waits for the reader
         fanout.end()
         resume.set()
-        assert await asyncio.to_thread(got.get, True, 10) == list(range(93, 100))
+        assert await asyncio.to_thread(got.get, True, 10) == list(range(92, 100))
         await asyncio.to_thread(thread.join, 5)
 
     asyncio.run(asyncio.wait_for(body(), 20))

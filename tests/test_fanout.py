@@ -6,11 +6,17 @@ import asyncio
 import queue
 import threading
 import time
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 
-from warmrtc._session.fanout import READER_DEPTH, FrameFanout
+from warmrtc._media.latest_queue import FRAME_DEPTH
+from warmrtc._session.fanout import Fanout
+
+
+def frame_fanout(on_frame: Callable[[np.ndarray], None] | None) -> Fanout[np.ndarray]:
+    return Fanout(on_frame, depth=FRAME_DEPTH, name="on_frame")
 
 
 def frame(i: int) -> np.ndarray:
@@ -20,11 +26,11 @@ def frame(i: int) -> np.ndarray:
 def test_async_readers_get_the_newest_frames_and_end() -> None:
     async def body() -> None:
         seen: list[int] = []
-        fanout = FrameFanout(lambda f: seen.append(int(f[0, 0])))
+        fanout = frame_fanout(lambda f: seen.append(int(f[0, 0])))
         got: list[int] = []
 
         async def read() -> None:
-            async for f in fanout.frames():
+            async for f in fanout.stream():
                 got.append(int(f[0, 0]))
 
         reader = asyncio.create_task(read())
@@ -34,8 +40,8 @@ def test_async_readers_get_the_newest_frames_and_end() -> None:
         fanout.end()
         await asyncio.wait_for(reader, 5)
         assert seen == list(range(20))  # on_frame sees every frame
-        assert got == list(range(20 - READER_DEPTH + 1, 20))  # the newest, then the end
-        assert [f async for f in fanout.frames()] == []  # a reader after the end ends at once
+        assert got == list(range(20 - FRAME_DEPTH, 20))  # the newest, then the end
+        assert [f async for f in fanout.stream()] == []  # a reader after the end ends at once
 
     asyncio.run(body())
 
@@ -44,20 +50,19 @@ def test_on_frame_errors_are_logged_not_raised(caplog: pytest.LogCaptureFixture)
     def broken(_f: np.ndarray) -> None:
         raise RuntimeError("app bug")
 
-    FrameFanout(broken).deliver(frame(1))
+    frame_fanout(broken).deliver(frame(1))
     assert "on_frame raised" in caplog.text
 
 
 def test_a_thread_that_stops_reading_never_stalls_the_loop() -> None:
     async def body() -> None:
-        loop = asyncio.get_running_loop()
-        fanout = FrameFanout(None)
+        fanout = frame_fanout(None)
         first: queue.Queue[int] = queue.Queue()
         resume = threading.Event()
         rest: list[int] = []
 
         def consumer() -> None:
-            frames = fanout.frames_in_thread(loop, timeout=10)
+            frames = fanout.stream_in_thread(timeout=10)
             first.put(int(next(frames)[0, 0]))
             resume.wait(10)  # stops reading for a while
             rest.extend(int(f[0, 0]) for f in frames)
@@ -75,6 +80,6 @@ def test_a_thread_that_stops_reading_never_stalls_the_loop() -> None:
         resume.set()
         await asyncio.to_thread(thread.join, 10)
         assert not thread.is_alive()
-        assert len(rest) == READER_DEPTH - 1 and rest[-1] == 499 % 256
+        assert len(rest) == FRAME_DEPTH and rest[-1] == 499 % 256
 
     asyncio.run(asyncio.wait_for(body(), 30))

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from warmrtc._session.lifecycle import TRANSITIONS, InvalidTransition, Lifecycle, State
+from warmrtc._session.lifecycle import TRANSITIONS, InvalidTransition, Lifecycle
 from warmrtc.errors import (
     AuthenticationError,
     ConnectionLostError,
@@ -23,11 +23,14 @@ from warmrtc.errors import (
     SessionEndedError,
     WarmrtcError,
 )
+from warmrtc.state import State
 
 
 class FakeLink:
     """Establishes by running the next scripted outcome: None (success), an exception, or a
     callable run half-way (e.g. a loss reported while establishing)."""
+
+    session_id = "fake"
 
     def __init__(self, *outcomes: Any, hang: bool = False, teardown_takes: float = 0) -> None:
         self.outcomes = list(outcomes)
@@ -51,10 +54,27 @@ class FakeLink:
         self.torn_down.append(wait_native)
 
 
+class Gate:
+    def __init__(self, muted: bool) -> None:
+        self.muted = muted
+
+
+class Bound(Lifecycle):
+    """A lifecycle whose connect() connects the fake link it was made for, as a session's
+    connects the session's link."""
+
+    def __init__(self, link: FakeLink, **options: Any) -> None:
+        super().__init__(**options)
+        self.fake_link = link
+
+    async def connect(self, link: Any = None) -> None:
+        await super().connect(link or self.fake_link)
+
+
 def make(link: FakeLink, *, attempts: int = 3, muted: bool = False) -> tuple[Lifecycle, list]:
     states: list[State] = []
-    life = Lifecycle(
-        link, timeout=5, reconnect_attempts=attempts, muted=lambda: muted, on_state=states.append
+    life = Bound(
+        link, timeout=5, reconnect_attempts=attempts, gate=Gate(muted), on_state=states.append
     )
     return life, states
 
@@ -223,12 +243,12 @@ def test_losses_during_and_after_shutdown_change_nothing() -> None:
 
 def test_muted_sessions_do_not_count_as_generating() -> None:
     async def body() -> None:
-        muted = [True]
-        life = Lifecycle(FakeLink(), timeout=5, reconnect_attempts=1, muted=lambda: muted[0])
+        gate = Gate(muted=True)
+        life = Bound(FakeLink(), timeout=5, reconnect_attempts=1, gate=gate)
         await life.connect()
         life.frame_received()  # a frame still in flight after mute()
         assert life.state == "connected"
-        muted[0] = False
+        gate.muted = False
         life.frame_received()
         assert life.state == "generating"
         life.generation_stopped("muted")
@@ -315,11 +335,11 @@ def test_a_loss_while_reconnecting_fails_that_attempt_and_the_next_one_runs() ->
 def test_a_shutdown_goes_from_generating_straight_to_disconnected() -> None:
     async def body() -> None:
         states: list[State] = []
-        life = Lifecycle(
+        life = Bound(
             FakeLink(),
             timeout=5,
             reconnect_attempts=1,
-            muted=lambda: False,
+            gate=Gate(muted=False),
             on_state=states.append,
             # the session's shutdown mutes first, which reports generation stopped
             before_shutdown=lambda: life.generation_stopped("muted"),

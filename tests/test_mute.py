@@ -12,6 +12,7 @@ import pytest
 
 import warmrtc
 from warmrtc._session.mute import MuteSwitch
+from warmrtc.source import attach, detach, gate_of
 
 
 class RecordingTrack:
@@ -34,8 +35,8 @@ FRAME = np.zeros((48, 64, 3), np.uint8)
 def test_source_and_switch_share_one_mute_state() -> None:
     async def body() -> None:
         source = warmrtc.VideoSource(64, 48)
-        switch = MuteSwitch(source, asyncio.get_running_loop(), min_interval=0)
-        source._attach(switch)
+        switch = MuteSwitch(gate_of(source), asyncio.get_running_loop(), min_interval=0)
+        attach(source, switch)
         track = RecordingTrack()
         switch.set(True)
         switch.attach(track)  # before publishing: the track starts muted
@@ -44,7 +45,7 @@ def test_source_and_switch_share_one_mute_state() -> None:
         assert track.muted is False and not switch.muted and source.capture(FRAME)
         source.mute()
         assert track.muted is True and switch.muted and not source.capture(FRAME)
-        source._detach(switch)
+        detach(source, switch)
         source.unmute()  # out of the session: the gate alone
         assert not source.muted and track.muted is True
         source.close()
@@ -55,7 +56,7 @@ def test_source_and_switch_share_one_mute_state() -> None:
 def test_unmute_tells_the_track_before_the_gate_opens() -> None:
     async def body() -> None:
         source = warmrtc.VideoSource(64, 48)
-        switch = MuteSwitch(source, asyncio.get_running_loop(), min_interval=0)
+        switch = MuteSwitch(gate_of(source), asyncio.get_running_loop(), min_interval=0)
         switch.set(True)
         order: list[str] = []
 
@@ -78,7 +79,7 @@ def test_toggling_from_threads_is_coalesced_and_ends_as_the_last_call() -> None:
 
     async def body() -> None:
         source = warmrtc.VideoSource(64, 48)
-        switch = MuteSwitch(source, asyncio.get_running_loop(), min_interval=interval)
+        switch = MuteSwitch(gate_of(source), asyncio.get_running_loop(), min_interval=interval)
         track = RecordingTrack()
         switch.attach(track)
         stop = time.monotonic() + 1.0
@@ -114,9 +115,12 @@ def test_a_closed_switch_refuses_unmute_and_stays_muted() -> None:
         source = warmrtc.VideoSource(64, 48)
         mutes: list[bool] = []
         switch = MuteSwitch(
-            source, asyncio.get_running_loop(), min_interval=0, on_muted=lambda: mutes.append(True)
+            gate_of(source),
+            asyncio.get_running_loop(),
+            min_interval=0,
+            on_muted=lambda: mutes.append(True),
         )
-        source._attach(switch)
+        attach(source, switch)
         track = RecordingTrack()
         switch.attach(track)
         switch.set(False)
@@ -124,7 +128,7 @@ def test_a_closed_switch_refuses_unmute_and_stays_muted() -> None:
         with pytest.raises(warmrtc.SessionClosedError):
             source.unmute()  # through the switch, like session.unmute()
         assert source.muted and track.muted is True and mutes == [True]
-        source._detach(switch)
+        detach(source, switch)
         source.close()
 
     asyncio.run(body())

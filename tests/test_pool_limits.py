@@ -35,8 +35,10 @@ class FakeService:
         self.opened_at: list[float] = []
         self._ids = itertools.count()
 
-    async def connect(self, source: VideoSource, _config: SessionConfig, muted: bool) -> Any:
-        assert muted
+    async def connect(
+        self, source: VideoSource, _config: SessionConfig, *, start_muted: bool
+    ) -> Any:
+        assert start_muted
         self.attempts.append(time.monotonic())
         await asyncio.sleep(0.01)
         if self.limit is not None and self.slots >= self.limit:
@@ -72,7 +74,7 @@ class FakeSession:
 @pytest.fixture
 def service(monkeypatch: pytest.MonkeyPatch) -> FakeService:
     fake = FakeService()
-    monkeypatch.setattr(pool_module, "_connect", fake.connect)
+    monkeypatch.setattr(pool_module, "connect", fake.connect)
     return fake
 
 

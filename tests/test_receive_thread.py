@@ -76,7 +76,7 @@ def model_track(sid: str) -> tuple[Any, Any]:
 
 
 def frames_then(count: int, error: Exception | None, threads: list[str]) -> Any:
-    async def frames(track: Any, fmt: str) -> AsyncIterator[GeneratedFrame]:
+    async def frames(track: Any, fmt: str, **_options: Any) -> AsyncIterator[GeneratedFrame]:
         for i in range(count):
             threads.append(threading.current_thread().name)
             yield GeneratedFrame(np.full((2, 2, 3), i, np.uint8), i)
@@ -143,7 +143,7 @@ def test_a_reader_that_fails_is_reported_with_its_error(
 def test_stop_while_reading_ends_the_reader_and_the_thread(monkeypatch: pytest.MonkeyPatch) -> None:
     ended = threading.Event()
 
-    async def endless(track: Any, fmt: str) -> AsyncIterator[GeneratedFrame]:
+    async def endless(track: Any, fmt: str, **_options: Any) -> AsyncIterator[GeneratedFrame]:
         try:
             while True:
                 yield GeneratedFrame(np.zeros((2, 2, 3), np.uint8), 0)
@@ -210,7 +210,7 @@ def test_a_stalled_output_track_is_subscribed_anew_and_the_new_one_read(
     old, fresh = DecodingTrack("TR_5"), DecodingTrack("TR_5")
     old_ended = threading.Event()
 
-    async def frames(track: Any, fmt: str) -> AsyncIterator[GeneratedFrame]:
+    async def frames(track: Any, fmt: str, **_options: Any) -> AsyncIterator[GeneratedFrame]:
         try:
             if track is old:  # decoded by WebRTC, never handed to the stream
                 await asyncio.sleep(3600)

@@ -136,7 +136,7 @@ def test_two_pools_on_one_redis_budget_stay_within_it(
     from warmrtc import pool as pool_module
 
     service = FakeService()
-    monkeypatch.setattr(pool_module, "_connect", service.connect)
+    monkeypatch.setattr(pool_module, "connect", service.connect)
 
     async def main() -> None:
         a_budget = RedisBudget(redis_url, 2, name="pools", lease_ttl=2)

@@ -12,8 +12,8 @@ from typing import Any
 
 from livekit.rtc._proto import stats_pb2
 
+from warmrtc._media.rtc_stats import frames_decoded
 from warmrtc._media.stalled_track import IDLE_POLL, POLL, STALL, stalled
-from warmrtc.stats import frames_decoded
 
 
 class Track:

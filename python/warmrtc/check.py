@@ -18,19 +18,15 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ._protocol.endpoints import API_KEY_ENV
 from ._protocol.models import DEFAULT_MODEL
 from .config import SessionConfig
-from .errors import AuthenticationError, ModelError
-from .session import Session
+from .errors import AuthenticationError, ModelError, WarmrtcError
+from .session import Session, connect
 from .source import VideoSource
-
-if TYPE_CHECKING:
-    from .errors import WarmrtcError
+from .stats import ConnectStep
 
 STEPS = ("control", "auth", "room", "publish", "initial_state", "round_trip")
 DESCRIPTIONS = {
@@ -113,51 +109,45 @@ async def check(
         raise ValueError(f"frames_timeout must be a positive number, got {frames_timeout!r}")
     width, height = 320, 240
     source = VideoSource(width, height, "bgr24", fps=15)
-    session = Session(source, config, start_muted=True)
     try:
-        return await _run(session, source, float(frames_timeout))
+        try:
+            session = await connect(source, config, start_muted=True)
+        except WarmrtcError as e:  # reported as the step that failed
+            return CheckReport(tuple(connect_steps(e.connect_steps, e)))
+        try:
+            return await _round_trip(session, source, float(frames_timeout))
+        finally:
+            await session.disconnect()
     finally:
-        await session.disconnect()
         source.close()
 
 
-def connect_steps(
-    link_steps: list[tuple[str, float]],
-    failed_step: str | None,
-    error: BaseException | None,
-) -> list[CheckStep]:
-    """The check's steps of a connect, from the link's (``ServiceLink.steps`` and
-    ``failed_step``; the failed one goes last): all passed, or up to the one that failed."""
-    done = link_steps[:-1] if error is not None else link_steps
+def connect_steps(steps: tuple[ConnectStep, ...], error: BaseException | None) -> list[CheckStep]:
+    """The check's steps of a connect (``Session.connect_steps``, or a failed connect's
+    ``error.connect_steps``, the failed one last): all passed, or up to the one that failed."""
+    done = [s for s in steps if s.ok]
     merged: dict[str, float] = {}
-    for name, took in done:
-        merged[_LINK_STEPS[name]] = merged.get(_LINK_STEPS[name], 0.0) + took
+    for step in done:
+        name = _LINK_STEPS[step.name]
+        merged[name] = merged.get(name, 0.0) + step.seconds
     if error is None:
         return [CheckStep(name, True, merged.get(name, 0.0)) for name in STEPS[:-1]]
-    failed = _LINK_STEPS.get(failed_step or "control", "control")
-    failed_took = link_steps[-1][1] if link_steps else 0.0
+    failing = next((s for s in steps if not s.ok), None)
+    failed = _LINK_STEPS[failing.name] if failing is not None else "control"
+    failed_took = failing.seconds if failing is not None else 0.0
     if isinstance(error, AuthenticationError | ModelError) and failed == "control":
         # Refused at the handshake: the channel was reachable, the key or model was not.
         merged["control"], failed_took, failed = failed_took, 0.0, "auth"
     failed_took += merged.pop(failed, 0.0)
-    steps = [CheckStep(name, True, merged.get(name, 0.0)) for name in STEPS[: STEPS.index(failed)]]
-    steps.append(CheckStep(failed, False, failed_took, _describe(error)))
-    return steps
+    passed = [CheckStep(name, True, merged.get(name, 0.0)) for name in STEPS[: STEPS.index(failed)]]
+    return [*passed, CheckStep(failed, False, failed_took, _describe(error))]
 
 
-async def _run(session: Session, source: VideoSource, frames_timeout: float) -> CheckReport:
-    error: WarmrtcError | BaseException | None = None
-    try:
-        await session._life.connect()
-    except Exception as e:  # reported as the step that failed
-        error = e
-    link = session._link
-    steps = connect_steps(link.steps, link.failed_step, error)
-    if error is not None:
-        return CheckReport(tuple(steps), session.session_id)
-    # The round trip: live, a moving test pattern in, a generated frame out.
+async def _round_trip(session: Session, source: VideoSource, frames_timeout: float) -> CheckReport:
+    """Connected: live, a moving test pattern in, a generated frame out."""
+    steps = connect_steps(session.connect_steps, None)
     got = asyncio.Event()
-    frames = session._frames.stream()
+    frames = session.frames()
     started = time.monotonic()
     session.unmute()
 
@@ -226,53 +216,3 @@ def check_blocking(
 
 
 __all__ = ["STEPS", "CheckReport", "CheckStep", "check", "check_blocking"]
-
-
-def main(argv: list[str] | None = None) -> None:
-    """``warmrtc check``: exit code 0 when every step passed, 1 otherwise."""
-    import argparse
-    import os
-    import sys
-
-    p = argparse.ArgumentParser(
-        prog="warmrtc check",
-        description="Checks the way to the realtime service, step by step: the real service "
-        "with DECART_API_KEY (or --base-url), else an embedded local service on the local stack.",
-    )
-    p.add_argument("--model", default=DEFAULT_MODEL)
-    p.add_argument("--base-url", help="the service's address (default: the public endpoint)")
-    p.add_argument("--timeout", type=float, default=30, help="seconds for steps 1-5")
-    p.add_argument("--frames-timeout", type=float, default=15, help="seconds for the round trip")
-    argv = sys.argv[1:] if argv is None else argv
-    args = p.parse_args(argv)
-    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-    api_key = os.environ.get(API_KEY_ENV)
-    options = {"timeout": args.timeout, "frames_timeout": args.frames_timeout}
-    try:
-        if api_key or args.base_url:
-            where = args.base_url or "the realtime service"
-            print(f"warmrtc check: {args.model} at {where}")
-            report = check_blocking(args.model, api_key=api_key, base_url=args.base_url, **options)
-        elif not os.environ.get("WARMRTC_LIVEKIT_URL"):
-            # Not inside a local stack: start one (no root needed) and check again inside it.
-            from .local import stack
-
-            try:
-                sys.exit(
-                    stack.run(
-                        [sys.executable, "-m", "warmrtc.cli", "check", *argv], quiet_encoder=True
-                    )
-                )
-            except stack.StackError as e:
-                raise SystemExit(f"warmrtc check: {e}") from None
-        else:
-            from .local.service import LocalService
-
-            with LocalService() as (base_url, local_key):
-                print(f"warmrtc check: {args.model} at the local service {base_url}")
-                report = check_blocking(args.model, api_key=local_key, base_url=base_url, **options)
-    except (ValueError, TypeError, RuntimeError) as e:
-        print(f"warmrtc check: {e}", file=sys.stderr)
-        sys.exit(1)
-    print(report)
-    sys.exit(0 if report.ok else 1)

@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> None:
 
         emulator_main(rest)
     elif args.command == "check":
-        from .check import main as check_main
+        from .local.check_command import main as check_main
 
         check_main(rest)
     elif args.command == "stack":

@@ -30,11 +30,18 @@ kept as the exception's message.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .stats import ConnectStep
+
 
 class WarmrtcError(Exception):
-    """Base of every warmrtc session error."""
+    """Base of every warmrtc session error. A connect that failed says how far it got in
+    ``connect_steps`` (:class:`warmrtc.ConnectStep`, the failed one last; empty otherwise)."""
 
     retryable: bool = True
+    connect_steps: tuple[ConnectStep, ...] = ()
 
 
 class AuthenticationError(WarmrtcError):

@@ -32,7 +32,7 @@ from ._session.backoff import retry_delay
 from .budget import Budget, Lease, LocalBudget, check_limit
 from .config import ConnectOptions, SessionConfig, seconds
 from .errors import ConcurrencyLimitError, PoolCapacityError, PoolTimeoutError, WarmrtcError
-from .session import Session, _connect
+from .session import Session, connect
 from .source import VideoSource
 
 if TYPE_CHECKING:
@@ -104,6 +104,16 @@ class WarmPool:
     pool replace a warm session before the service ends it: at 80% of it, and at most 30 s
     before. ``stats.held_back`` says why fewer than ``size`` sessions are warm.
     """
+
+    size: int
+    config: SessionConfig  # what every session is connected with
+    budget: Budget | None
+    max_idle: float
+    acquire_timeout: float
+    release_delay: float
+    crash_release_delay: float
+    max_session_duration: float | None
+    last_error: Exception | None  # the last warm-up's error
 
     def __init__(
         self,
@@ -385,7 +395,7 @@ class WarmPool:
             source = VideoSource(*self._source_args)
             started = time.monotonic()  # the service counts a session's duration from here on
             try:
-                session = await _connect(source, self.config, True)
+                session = await connect(source, self.config, start_muted=True)
             except Exception as e:
                 source.close()
                 self._failed += 1

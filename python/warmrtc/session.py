@@ -1,16 +1,18 @@
 """connect() and Session: the public face of one realtime session.
 
-A session is put together from parts that each own one thing:
+A session is put together from parts that each own one thing, built before they are wired:
 
-- :class:`~warmrtc.config.SessionConfig`: the checked options (immutable);
+- ``SessionConfig``: the checked options (immutable);
 - ``_session.mute.MuteSwitch``: mute (the source's native gate, and the track follows);
-- ``_session.lifecycle.Lifecycle``: ``state``, ``last_error``, reconnects and shutdown;
-- ``_session.link.ServiceLink``: the control channel and the media room of one attempt;
-- ``_session.fanout.FrameFanout``: generated frames to ``on_frame`` and to readers;
-- a ``_session.fanout.Fanout`` of :class:`~warmrtc.events.Event`: to ``on_event`` and to
-  ``events()`` readers (the lifecycle and the link emit them);
-- :class:`~warmrtc.stats.StatsRecorder`: the figures only the session measures; ``stats()``
-  gathers them with those of all of these into a :class:`~warmrtc.stats.SessionStats`.
+- ``_session.lifecycle.Lifecycle``: ``state``, ``last_error``, reconnects and shutdown; it
+  drives the link it is given at connect;
+- ``_session.link.ServiceLink``: the control channel and the media room of one attempt, and
+  what outlives an attempt (billing, what the app applied); it reports to the session's
+  ``_Reports``, which hands each report to the part that owns it;
+- two ``_session.fanout.Fanout``: generated frames to ``on_frame`` and ``frames()`` readers,
+  events to ``on_event`` and ``events()`` readers;
+- ``_session.recorder.StatsRecorder``: the figures only the session measures; ``stats()``
+  gathers them with those of the other parts into a :class:`~warmrtc.stats.SessionStats`.
 
 Data flows one way: the app's frames go through the VideoSource (native gate -> convert ->
 FFI) into the published track; the model's frames come back through the link to the fan-out.
@@ -21,30 +23,39 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator, Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._media.latest_queue import EVENT_DEPTH, FRAME_DEPTH
+from ._media.rtc_frame import GeneratedFrame
+from ._media.rtc_stats import RtcFigures, rtc_figures
 from ._protocol.models import DEFAULT_MODEL
-from ._session.fanout import EVENT_DEPTH, Fanout, FrameFanout
+from ._session.fanout import Fanout
 from ._session.lifecycle import Lifecycle
-from ._session.link import ServiceLink
+from ._session.link import Applied, ServiceLink
 from ._session.metrics import Metrics
 from ._session.mute import MuteSwitch
+from ._session.recorder import StatsRecorder
 from .config import ImageInput, SessionConfig, check_prompt_text, encode_image, seconds
-from .errors import ConnectionLostError
-from .events import Event, GenerationTickEvent, StatsEvent
-from .latency import Latency
-from .source import VideoSource
+from .errors import ConnectionLostError, WarmrtcError
+from .events import (
+    Event,
+    GenerationEndedEvent,
+    GenerationStartedEvent,
+    GenerationTickEvent,
+    StatsEvent,
+)
+from .latency import Latency, LatencyWindow
+from .source import VideoSource, attach, detach, gate_of, in_session
 from .state import State
-from .stats import RtcFigures, SessionStats, StatsRecorder, rtc_figures
+from .stats import ConnectStep, SessionStats
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from .config import ConnectOptions
-    from .errors import WarmrtcError
 
 log = logging.getLogger("warmrtc")
 
@@ -64,27 +75,27 @@ class Session:
         self._source = source
         self._config = config
         self._loop = asyncio.get_running_loop()
-        self._switch = MuteSwitch(source, self._loop, on_muted=self._muted)
-        self._frames = FrameFanout(self._frame_generated)
+        self._switch = MuteSwitch(gate_of(source), self._loop, on_muted=self._muted)
+        self._recorder = StatsRecorder(Metrics(config.model.name), self._switch)
+        self._frames: Fanout[np.ndarray] = Fanout(
+            self._frame_generated, depth=FRAME_DEPTH, name="on_frame"
+        )
         self._events: Fanout[Event] = Fanout(
             config.on_event, depth=EVENT_DEPTH, name="on_event", warn_drops=True
         )
-        self._recorder = StatsRecorder(Metrics(config.model.name), lambda: self._switch.unmuted_at)
+        self._latency = LatencyWindow()  # glass-to-glass, over the whole session
         self._stats_task: asyncio.Task[None] | None = None
-        self._link = ServiceLink(
-            config, source, self._switch, self._frames, lambda: self._life, self._emit
-        )
         self._life = Lifecycle(
-            self._link,
             timeout=config.timeout,
             reconnect_attempts=config.reconnect_attempts,
-            muted=lambda: self._switch.muted,
+            gate=self._switch,
             on_state=self._state_changed,
             on_event=self._emit,
             before_shutdown=self._switch.close,
-            name=lambda: self.session_id,
         )
-        source._attach(self._switch)
+        reports = _Reports(self._life, self._frames, self._latency, self._recorder, self._emit)
+        self._link = ServiceLink(config, source, self._switch, reports)
+        attach(source, self._switch)
         self._switch.set(start_muted)
 
     # ---- public state ----------------------------------------------------------------------
@@ -113,12 +124,11 @@ class Session:
         last 300 generated frames; None until a generated frame came back with its input's
         capture stamp, and always None when the service echoes no stamps (or the source was
         made with ``stamp_frames=False``). Thread-safe."""
-        return self._link.latency.snapshot()
+        return self._latency.snapshot()
 
     @property
     def session_id(self) -> str | None:
-        info = self._link.room_info
-        return info.session_id if info else None
+        return self._link.session_id
 
     @property
     def room_name(self) -> str | None:
@@ -134,6 +144,18 @@ class Session:
     @property
     def config(self) -> SessionConfig:
         return self._config
+
+    @property
+    def connect_steps(self) -> tuple[ConnectStep, ...]:
+        """The steps of the last connect (or reconnect), in order, with the time each took;
+        a failed connect's error carries them too (``error.connect_steps``)."""
+        link = self._link
+        failed = link.failed_step
+        last = len(link.steps) - 1
+        return tuple(
+            ConnectStep(name, took, ok=not (i == last and failed is not None))
+            for i, (name, took) in enumerate(link.steps)
+        )
 
     def __repr__(self) -> str:
         return (
@@ -170,19 +192,19 @@ class Session:
         """Sets the prompt and waits for the service's acknowledgement."""
         check_prompt_text(text)
         await self._live_control().set_prompt(text, enhance, timeout)
-        self._link.prompt, self._link.image_base64 = text, None
+        self._link.applied = Applied(prompt=text, enhance=enhance)
 
     async def set_image(
         self, image: ImageInput | None, prompt: str | None = None, *, timeout: float = 30
     ) -> None:
-        """Sets the reference image (encoded bytes or a path; None: passthrough) and waits."""
+        """Sets the reference image (encoded bytes or a path) and its prompt, and waits for the
+        service's acknowledgement. ``image=None`` with no prompt is passthrough: the model then
+        works on the input as it is, and stays so across a reconnect."""
         encoded = None if image is None else encode_image(image)
         if prompt is not None:
             check_prompt_text(prompt, optional=True)
         await self._live_control().set_image(encoded, prompt, None, timeout)
-        self._link.image_base64 = encoded
-        if prompt is not None:
-            self._link.prompt = prompt
+        self._link.applied = Applied(prompt=prompt, image_base64=encoded)
 
     def _live_control(self) -> Any:
         self._life.check_open()
@@ -198,7 +220,7 @@ class Session:
 
         A slow consumer sees the newest frames: older ones are dropped past a few.
         """
-        return self._frames.frames()
+        return self._frames.stream()
 
     def _frame_generated(self, frame: np.ndarray) -> None:
         self._recorder.frame_generated()
@@ -257,7 +279,7 @@ class Session:
 
     def _connected(self, setup_s: float) -> None:
         self._recorder.connected(setup_s)
-        steps = ", ".join(f"{name} {took * 1000:.0f} ms" for name, took in self._link.steps)
+        steps = ", ".join(f"{s.name} {s.seconds * 1000:.0f} ms" for s in self.connect_steps)
         log.debug("session %s: connected in %.0f ms (%s)", self.session_id, setup_s * 1000, steps)
         if self._config.stats_interval is not None:
             self._stats_task = self._loop.create_task(
@@ -272,7 +294,7 @@ class Session:
 
     def _state_changed(self, state: State) -> None:
         if state == State.DISCONNECTED:
-            self._source._detach(self._switch)
+            detach(self._source, self._switch)
             self._frames.end()
             self._events.end()
             if self._stats_task is not None:
@@ -292,11 +314,15 @@ async def _connect(source: VideoSource, config: SessionConfig, start_muted: bool
         raise TypeError(f"source must be a warmrtc.VideoSource, got {type(source).__name__}")
     if source.closed:
         raise ValueError("source is closed")
-    if source._in_session:
+    if in_session(source):
         raise ValueError("source is already used by a live session; make one source per session")
     session = Session(source, config, start_muted=start_muted)
     started = time.monotonic()
-    await session._life.connect()
+    try:
+        await session._life.connect(session._link)
+    except WarmrtcError as e:
+        e.connect_steps = session.connect_steps
+        raise
     session._connected(time.monotonic() - started)
     return session
 
@@ -322,12 +348,15 @@ class Connecting:
 
 def connect(
     source: VideoSource,
-    model: str = DEFAULT_MODEL,
+    model: str | SessionConfig = DEFAULT_MODEL,
     *,
     start_muted: bool = False,
     **options: Unpack[ConnectOptions],
 ) -> Connecting:
     """Connects a realtime session; returns once it is usable (await it or ``async with``).
+
+    ``model`` is a model's name with ``options``, or a :class:`warmrtc.SessionConfig` made
+    with ``SessionConfig.of(...)`` (checked once, connected many times), alone.
 
     With ``start_muted=True`` the session is pre-warmed: authenticated, in the room, the track
     published muted; no frame reaches the model and nothing is billed until ``unmute()``.
@@ -338,7 +367,57 @@ def connect(
     ModelError, ConcurrencyLimitError, ConnectTimeoutError (the whole connect takes ``timeout``
     at the most), ConnectionLostError or ProtocolError with the service's message.
     """
+    if isinstance(model, SessionConfig):
+        if options:
+            raise TypeError(
+                f"connect() takes a SessionConfig alone, not with options: {sorted(options)}"
+            )
+        return Connecting(source, model, bool(start_muted))
     return Connecting(source, SessionConfig.of(model, **options), bool(start_muted))
+
+
+class _Reports:
+    """What the link reports, handed to the part of the session that owns it (the link's
+    :class:`~warmrtc._session.link.LinkListener`)."""
+
+    def __init__(
+        self,
+        life: Lifecycle,
+        frames: Fanout[np.ndarray],
+        latency: LatencyWindow,
+        recorder: StatsRecorder,
+        emit: Callable[[Event], None],
+    ) -> None:
+        self._life = life
+        self._frames = frames
+        self._latency = latency
+        self._recorder = recorder
+        self._emit = emit
+
+    def lost(self, error: WarmrtcError) -> None:
+        self._life.lost(error)
+
+    def media_reconnecting(self) -> None:
+        self._life.media_reconnecting()
+
+    def media_reconnected(self) -> None:
+        self._life.media_reconnected()
+
+    def generated(self, frame: GeneratedFrame) -> None:
+        # Converted already, off the loop; measured once it is in the app's hands.
+        self._life.frame_received()
+        self._frames.deliver(frame.array)
+        self._latency.record(frame.user_timestamp_us)
+
+    def dropped(self) -> None:
+        self._recorder.frame_dropped()
+
+    def control_event(self, event: Event) -> None:
+        self._emit(event)
+        if isinstance(event, GenerationStartedEvent):
+            self._life.generation_started()
+        elif isinstance(event, GenerationEndedEvent):
+            self._life.generation_stopped(f"the service ended generation: {event.reason}")
 
 
 __all__ = ["Connecting", "Session", "State", "connect"]

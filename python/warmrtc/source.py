@@ -1,9 +1,16 @@
-"""VideoSource: a LiveKit video source fed by the native pipeline (gate -> convert -> FFI)."""
+"""VideoSource: a LiveKit video source fed by the native pipeline (gate -> convert -> FFI).
+
+The source owns its native pipeline (``_core.Pipeline``: the atomic mute gate, the conversion
+to I420 and the hand-off to livekit's FFI) and livekit's ``VideoSource`` it feeds. While the
+source is in a session, the session's mute switch is the only writer of the gate (see
+:mod:`warmrtc._session.mute`): :func:`attach` and :func:`detach` are how a session takes and
+gives back that role, and :func:`gate_of` is what the switch writes.
+"""
 
 from __future__ import annotations
 
 import ctypes
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from livekit import rtc
 from livekit.rtc._ffi_client import FfiClient
@@ -12,6 +19,7 @@ from ._core import Pipeline
 from ._media import exit_hook, native_logs
 
 if TYPE_CHECKING:
+    from ._core import PipelineStats
     from ._session.mute import MuteSwitch
 
 
@@ -29,7 +37,7 @@ def _ffi_function_addresses() -> tuple[int, int]:
     return request, drop
 
 
-class VideoSource(Pipeline):
+class VideoSource:
     """A video source for a realtime session, safe to feed from any thread.
 
     ``capture(frame)`` takes frames in ``fmt`` (see :func:`warmrtc.to_i420` for the layouts),
@@ -72,8 +80,8 @@ class VideoSource(Pipeline):
         threads: int = 1,
         _fused: bool = False,
     ) -> None:
-        if not fps > 0:
-            raise ValueError(f"fps must be positive, got {fps!r}")
+        if isinstance(fps, bool) or not isinstance(fps, int | float) or not fps > 0:
+            raise ValueError(f"fps must be a positive number, got {fps!r}")
         if isinstance(threads, bool) or not isinstance(threads, int):
             raise TypeError(f"threads must be an int >= 1, got {threads!r}")
         if threads < 1:
@@ -81,11 +89,10 @@ class VideoSource(Pipeline):
         request, drop = _ffi_function_addresses()
         exit_hook.install()  # every session has a source: its rooms are closed before exit
         native_logs.configure()  # and livekit's native logs stay native
-        rtc_source = rtc.VideoSource(width, height) if 0 < width and 0 < height else None
+        rtc_source = rtc.VideoSource(width, height) if _positive_ints(width, height) else None
         handle = rtc_source._ffi_handle.handle if rtc_source is not None else 0
         try:
-            Pipeline.__init__(
-                self,
+            self._pipeline = Pipeline(
                 handle,
                 width,
                 height,
@@ -105,38 +112,69 @@ class VideoSource(Pipeline):
         self._switch: MuteSwitch | None = None  # the session's, while the source is in one
         self.fps = float(fps)
 
+    def capture(self, frame: Any, timestamp_us: int | None = None) -> bool:
+        """Hands ``frame`` on to WebRTC; True when it was, False when it was dropped (muted, or
+        the source is closed). Any thread; the GIL is released for the pixel work.
+
+        ``frame``: a numpy array (or buffer) in ``fmt``, any strides: ``(h, w, 3)`` for
+        bgr24/rgb24, ``(h, w, 4)`` for the 32-bit formats, ``(h*3//2, w)`` for i420/nv12/nv21,
+        a ``(y, u, v)`` / ``(y, uv)`` tuple of planes, float32 ``(h, w, 3)`` in [0, 1] for
+        rgb24/bgr24 (NaN is refused; values outside [0, 1] are clamped). A frame of another
+        size is scaled to ``width`` x ``height``. ``timestamp_us``: the capture time to stamp
+        (unix epoch microseconds; default now). Bad frames raise ValueError/TypeError."""
+        return self._pipeline.capture(frame, timestamp_us)
+
     def mute(self) -> None:
         """Drops every frame from now on (in a session: the session is muted)."""
-        self._set_muted(True)
+        switch = self._switch
+        if switch is not None:
+            switch.set(True)
+        else:
+            self._pipeline.mute()
 
     def unmute(self) -> None:
         """Lets frames through again (in a session: the session goes live)."""
-        self._set_muted(False)
-
-    def _set_muted(self, muted: bool) -> None:
         switch = self._switch
         if switch is not None:
-            switch.set(muted)
+            switch.set(False)
         else:
-            self._set_gate(muted)
-
-    def _set_gate(self, muted: bool) -> None:
-        """The native gate alone: for the mute switch, its only writer in a session."""
-        if muted:
-            Pipeline.mute(self)
-        else:
-            Pipeline.unmute(self)
+            self._pipeline.unmute()
 
     @property
-    def _in_session(self) -> bool:
-        return self._switch is not None
+    def muted(self) -> bool:
+        return self._pipeline.muted
 
-    def _attach(self, switch: MuteSwitch) -> None:
-        self._switch = switch
+    @property
+    def closed(self) -> bool:
+        return self._pipeline.closed
 
-    def _detach(self, switch: MuteSwitch) -> None:
-        if self._switch is switch:
-            self._switch = None
+    @property
+    def stats(self) -> PipelineStats:
+        """The native gate's counters: ``captured``, ``dropped_while_muted``,
+        ``dropped_closed``, ``converted`` (handed to WebRTC), ``rejected`` (bad frames),
+        ``bytes_in``, ``banded`` (converted in row bands)."""
+        return self._pipeline.stats
+
+    @property
+    def width(self) -> int:
+        return self._pipeline.width
+
+    @property
+    def height(self) -> int:
+        return self._pipeline.height
+
+    @property
+    def fmt(self) -> str:
+        return self._pipeline.fmt
+
+    @property
+    def stamp_frames(self) -> bool:
+        return self._pipeline.stamp_frames
+
+    @property
+    def threads(self) -> int:
+        """Threads that share one frame's conversion (1: the capturing one)."""
+        return self._pipeline.threads
 
     @property
     def rtc_source(self) -> rtc.VideoSource:
@@ -148,10 +186,42 @@ class VideoSource(Pipeline):
         (``threads`` > 1) are joined. Idempotent."""
         if self.closed:
             return
-        self._close_gate()
+        self._pipeline._close_gate()
         self._rtc_source._ffi_handle.dispose()
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "muted" if self.muted else "live"
         threads = f", threads={self.threads}" if self.threads > 1 else ""
         return f"VideoSource({self.width}x{self.height}, fmt={self.fmt!r}{threads}, {state})"
+
+
+# ---- for the session that holds the source ----------------------------------------------------
+
+
+def gate_of(source: VideoSource) -> Pipeline:
+    """The source's native gate, which a session's mute switch writes."""
+    return source._pipeline
+
+
+def in_session(source: VideoSource) -> bool:
+    return source._switch is not None
+
+
+def attach(source: VideoSource, switch: MuteSwitch) -> None:
+    """A session takes the source: its mute() and unmute() go through ``switch`` from now on."""
+    if source._switch is not None and source._switch is not switch:
+        raise ValueError("source is already used by a live session; make one source per session")
+    source._switch = switch
+
+
+def detach(source: VideoSource, switch: MuteSwitch) -> None:
+    """The session gives the source back (its mute() flips the gate alone again)."""
+    if source._switch is switch:
+        source._switch = None
+
+
+def _positive_ints(*values: object) -> bool:
+    return all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values)
+
+
+__all__ = ["VideoSource"]

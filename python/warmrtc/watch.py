@@ -16,16 +16,15 @@ from collections.abc import AsyncIterator, Generator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from livekit import rtc
 
-from ._media.media_link import NATIVE_GRACE, _room_options
+from ._media.latest_queue import FRAME_DEPTH
 from ._media.model_output import ModelOutput
-from ._media.native_call import Settling, outcome, run_to_end
+from ._media.room import Room
 from ._media.rtc_frame import GeneratedFrame
 from ._protocol.endpoints import DEFAULT_BASE_URL, check_base_url, watch_url
 from ._protocol.endpoints import api_key as resolve_api_key
 from ._service_http import post_json
-from ._session.fanout import FrameFanout
+from ._session.fanout import Fanout
 from .config import (
     FrameCallback,
     OutputFormat,
@@ -34,7 +33,6 @@ from .config import (
     seconds,
 )
 from .errors import (
-    ConnectionLostError,
     ConnectTimeoutError,
     ProtocolError,
     SessionClosedError,
@@ -54,6 +52,10 @@ class Spectator:
     idempotent.
     """
 
+    room_name: str  # the session's media room
+    session_id: str | None  # the service's id of the session, when the service says it
+    frames_received: int  # generated frames handed out so far
+
     def __init__(
         self,
         room_name: str,
@@ -63,13 +65,13 @@ class Spectator:
     ) -> None:
         self.room_name = room_name
         self.session_id = session_id
-        self._frames = FrameFanout(on_frame)
-        self._room = rtc.Room()
-        self._output = ModelOutput(self._room, self._received, "warmrtc-watch", output_format)
+        self._frames: Fanout[np.ndarray] = Fanout(on_frame, depth=FRAME_DEPTH, name="on_frame")
+        self._room = Room("watch")
+        self._output = ModelOutput(self._room.rtc, self._received, "warmrtc-watch", output_format)
         self.frames_received = 0
         self._closed = False
-        self._joining: Settling | None = None
-        self._room.on("disconnected", self._disconnected)
+        self._closing: asyncio.Future[Any] | None = None
+        self._room.rtc.on("disconnected", self._disconnected)
 
     @property
     def closed(self) -> bool:
@@ -78,19 +80,15 @@ class Spectator:
 
     def frames(self) -> AsyncIterator[np.ndarray]:
         """The model's frames as numpy arrays in ``output_format``, until the end."""
-        return self._frames.frames()
+        return self._frames.stream()
 
     def __aiter__(self) -> AsyncIterator[np.ndarray]:
         return self.frames()
 
     async def _join(self, livekit_url: str, token: str) -> None:
-        try:
-            # Cancelled half-way, a join is finished natively and then kills the process
-            # (see .native_call): it runs to its end, and close() leaves the room after it.
-            self._joining = run_to_end(self._room.connect(livekit_url, token, _room_options()))
-            await outcome(self._joining)
-        except rtc.ConnectError as e:
-            raise ConnectionLostError(f"cannot join the session's media room: {e}") from None
+        # Cancelled half-way, the join runs to its end all the same, and a close() meanwhile
+        # leaves the room after it (see warmrtc._media.room).
+        await self._room.join(livekit_url, token)
         self._output.attach_subscribed()  # subscribed before the handler could see it
 
     def _received(self, frame: GeneratedFrame) -> None:
@@ -104,19 +102,21 @@ class Spectator:
         self._frames.end()
 
     async def close(self) -> None:
-        """Leaves the room; the frame iterators end. Idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        self._room.off("disconnected", self._disconnected)
-        await asyncio.gather(*self._output.stop(), return_exceptions=True)
-        try:
-            if self._joining is not None and not self._joining.done():
-                await asyncio.wait([self._joining], timeout=NATIVE_GRACE)  # then leave it
-            await self._room.disconnect()
-        finally:
-            self._output.release()
+        """Leaves the room (bounded); the frame iterators end. Idempotent."""
+        await asyncio.shield(self._close_soon())
+
+    def _close_soon(self) -> asyncio.Future[Any]:
+        """Starts the close; the leave goes on in the background if nobody waits for it."""
+        if not self._closed:
+            self._closed = True
+            self._room.rtc.off("disconnected", self._disconnected)
             self._frames.end()
+            stopping = self._output.stop()
+            leaving = self._room.leave_soon()
+            leaving.add_done_callback(lambda _done: self._output.release())
+            self._closing = asyncio.gather(*stopping, leaving, return_exceptions=True)
+        assert self._closing is not None
+        return self._closing
 
     def __repr__(self) -> str:
         return (
@@ -201,7 +201,8 @@ async def _watch(
             try:
                 await spectator._join(grant["livekit_url"], grant["token"])
             except BaseException:
-                await asyncio.shield(spectator.close())
+                # Within watch()'s timeout; past it the room is left in the background.
+                spectator._close_soon()
                 raise
             return spectator
     except TimeoutError:

@@ -1,51 +1,74 @@
 """generated_frames(): a remote video track's frames, taken from livekit's FFI and converted
 on the loop that iterates it (the receive thread's).
 
-This is livekit's ``VideoStream`` without its copy: the SDK copies every frame out of the FFI
+This is livekit's ``VideoStream`` without its copies: the SDK copies every frame out of the FFI
 buffer into a ``bytearray`` (1.4 MB at 720p) before anyone sees it; here the native core
 converts straight from the FFI's buffer into the output array, and the buffer goes back to the
-FFI at once. The FFI delivers events to the loop that subscribed, so whichever loop iterates
-this is the one that does the work.
+FFI at once. The frames' events are taken on livekit's callback thread as they arrive, into a
+:class:`~warmrtc._media.latest_queue.LatestQueue` of this stream's own (livekit's subscriber
+filter is where they are seen first: it hands each one over and tells livekit it needs no
+queue of its own), so a reader that falls behind skips the oldest frames and hands their
+buffers back unread: they pile up nowhere.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from livekit import rtc
 from livekit.rtc._ffi_client import FfiClient, FfiHandle
 from livekit.rtc._proto import ffi_pb2 as proto_ffi
 from livekit.rtc._proto import video_frame_pb2 as proto_video
 
+from .latest_queue import FRAME_DEPTH, Ended, LatestQueue
 from .rtc_frame import GeneratedFrame, release, take_generated
 
 log = logging.getLogger("warmrtc")
 
-BACKLOG = 4  # frames waiting behind the one at hand past which it is dropped, not converted
-
 
 async def generated_frames(
-    track: rtc.Track, fmt: str, *, backlog: int = BACKLOG
+    track: rtc.Track,
+    fmt: str,
+    *,
+    backlog: int = FRAME_DEPTH,
+    on_dropped: Callable[[], None] = lambda: None,
 ) -> AsyncIterator[GeneratedFrame]:
     """``track``'s frames as :class:`GeneratedFrame` in ``fmt``, in order, until the stream
     ends. A reader more than ``backlog`` frames behind skips the oldest (their buffers go back
-    unread), so the FFI's frames pile up nowhere. Closing or cancelling it ends the stream and
-    hands back every buffer it still held."""
+    unread; ``on_dropped()`` for each, on livekit's callback thread). Closing or cancelling it
+    ends the stream and hands back every buffer it held."""
     ffi = FfiClient.instance
     stream_id: int | None = None
 
-    def ours(event: proto_ffi.FfiEvent) -> bool:  # runs on livekit's callback thread
-        if event.WhichOneof("message") != "video_stream_event":
-            return False
-        # Before the stream's id is known, every stream's events pass: the loop sorts them.
-        return stream_id is None or event.video_stream_event.stream_handle == stream_id
+    def release_if_ours(event: proto_ffi.FfiEvent) -> None:
+        video = event.video_stream_event
+        # Before the stream's id is known, another stream's frames pass too: never ours to free.
+        if video.stream_handle == stream_id and video.HasField("frame_received"):
+            release(video.frame_received)
+            if not events.closed:  # a frame left when the stream ends was not dropped for speed
+                on_dropped()
+
+    events: LatestQueue[proto_ffi.FfiEvent] = LatestQueue(
+        backlog, name="the model's output reader", on_drop=release_if_ours, warn=True
+    )
+
+    def take(event: proto_ffi.FfiEvent) -> bool:
+        # On livekit's callback thread, for every FFI event. It must never raise: livekit would
+        # then queue the event for a loop that never reads it.
+        try:
+            if event.WhichOneof("message") == "video_stream_event" and (
+                stream_id is None or event.video_stream_event.stream_handle == stream_id
+            ):
+                events.put(event)
+        except Exception:  # one lost frame, not a broken callback thread
+            log.exception("the model's output: a frame event could not be taken")
+        return False  # livekit queues nothing for this subscriber: the event is ours already
 
     # Subscribed before the stream exists, so that not one of its events is missed.
-    events = ffi.queue.subscribe(asyncio.get_running_loop(), filter_fn=ours)
+    subscription = ffi.queue.subscribe(asyncio.get_running_loop(), filter_fn=take)
     stream: FfiHandle | None = None
-    dropped = 0
     try:
         request = proto_ffi.FfiRequest()
         new = request.new_video_stream
@@ -57,36 +80,23 @@ async def generated_frames(
         stream = FfiHandle(owned.handle.id)
         stream_id = owned.handle.id
         while True:
-            event = (await events.get()).video_stream_event
-            if event.stream_handle != stream_id:
-                continue  # another stream's, seen before our id was known: not ours to free
-            if event.HasField("eos"):
+            try:
+                video = (await events.get()).video_stream_event
+            except Ended:
                 return
-            if not event.HasField("frame_received"):
-                continue
-            if events.qsize() >= backlog:
-                release(event.frame_received)
-                dropped += 1
-                if dropped % 100 == 1:
-                    log.warning(
-                        "the model's output is read %d frames behind: %d dropped so far "
-                        "(the oldest go first)",
-                        events.qsize(),
-                        dropped,
-                    )
-                continue
-            yield take_generated(event.frame_received, fmt)
+            if video.stream_handle != stream_id:
+                continue  # another stream's, seen before our id was known: not ours to free
+            if video.HasField("eos"):
+                return
+            if video.HasField("frame_received"):
+                yield take_generated(video.frame_received, fmt)
     finally:
-        ffi.queue.unsubscribe(events)
+        # From here on livekit hands this stream nothing more (unsubscribing waits for a
+        # hand-over in progress); what is still held goes back unread.
+        ffi.queue.unsubscribe(subscription)
+        events.close(discard=True)
         if stream is not None:
             stream.dispose()  # ends the native stream
-        # Events already on their way to this loop land once it runs again: let them, then
-        # hand back the buffers of every frame that was never read.
-        await asyncio.sleep(0)
-        while not events.empty():
-            video = events.get_nowait().video_stream_event
-            if video.stream_handle == stream_id and video.HasField("frame_received"):
-                release(video.frame_received)
 
 
-__all__ = ["BACKLOG", "generated_frames"]
+__all__ = ["generated_frames"]

@@ -28,20 +28,20 @@ from .. import _trace
 from .._protocol.models import INFERENCE_IDENTITY_PREFIX
 from .early_offer import offer_now
 from .ffi_video_stream import generated_frames
-from .handoff import Handoff
+from .latest_queue import FRAME_DEPTH, LoopDelivery
 from .receive_thread import ReceiveThread
 from .rtc_frame import GeneratedFrame
 from .stalled_track import resubscribe_when_stalled
 
 log = logging.getLogger("warmrtc")
 
-HANDOFF_DEPTH = 4  # converted frames waiting for a busy loop; older ones are dropped
-
 
 class ModelOutput:
     """Reads the model's video tracks in ``room``; ``on_frame`` gets every converted frame,
     on the loop that made this object. Built, used and stopped on that loop. ``expecting()``
-    says when generated frames should come (a live session), so a track that stalls is found."""
+    says when generated frames should come (a live session), so a track that stalls is found.
+    ``on_dropped()`` is called, from any thread, for each frame dropped because its reader (the
+    receive thread, or ``on_frame`` on the owner's loop) was not keeping up."""
 
     def __init__(
         self,
@@ -50,13 +50,17 @@ class ModelOutput:
         name: str,
         output_format: str,
         expecting: Callable[[], bool] = lambda: True,
+        on_dropped: Callable[[], None] = lambda: None,
     ) -> None:
         self._loop = asyncio.get_running_loop()
+        self._on_dropped = on_dropped
         self._expecting = expecting
         self._watches: set[asyncio.Task[None]] = set()  # for stalled tracks, until a first frame
         self._format = output_format
         self._name = name  # of the receive thread
-        self._handoff = Handoff(self._loop, on_frame, HANDOFF_DEPTH)
+        self._handoff: LoopDelivery[GeneratedFrame] = LoopDelivery(
+            self._loop, on_frame, FRAME_DEPTH, name="the model's output", on_drop=self._dropped
+        )
         self._thread: ReceiveThread | None = None  # started with the first track
         # Every track read, in order, alive until the room is left: livekit's FFI drops a room's
         # remote track handles itself when it closes, and a track collected before that (the
@@ -68,11 +72,6 @@ class ModelOutput:
         self._room = room
         room.on("track_subscribed", self._subscribed)
         room.on("track_published", self._published)
-
-    @property
-    def dropped(self) -> int:
-        """Converted frames dropped because the owner's loop was too busy to take them."""
-        return self._handoff.dropped
 
     @property
     def current_tracks(self) -> list[rtc.Track]:
@@ -144,11 +143,15 @@ class ModelOutput:
 
     async def _read(self, track: rtc.Track, first: threading.Event) -> None:
         # On the receive thread.
-        async for frame in generated_frames(track, self._format):
+        async for frame in generated_frames(track, self._format, on_dropped=self._on_dropped):
             if not first.is_set():
                 first.set()
                 _trace.mark("client.output_frame")
             self._handoff.put(frame)
+
+    def _dropped(self, _frame: GeneratedFrame) -> None:
+        if not self._stopped:  # frames let go at the stop were not dropped for speed
+            self._on_dropped()
 
     def _reader_ended(self, sid: str, reader: concurrent.futures.Future[None]) -> None:
         # On the receive thread: a reader that failed says so on the owner's loop, with its error.
@@ -168,4 +171,4 @@ class ModelOutput:
         )
 
 
-__all__ = ["HANDOFF_DEPTH", "ModelOutput"]
+__all__ = ["ModelOutput"]

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from livekit import rtc
 
 from .. import _trace
-from ..stats import frames_decoded
+from .rtc_stats import frames_decoded
 
 log = logging.getLogger("warmrtc")
 

@@ -1,39 +1,30 @@
 """Fanout: hands each item (a generated frame, an event) to a callback and to every reader,
 never blocking.
 
-Readers are bounded and keep the newest items: a reader that stops reading loses old ones,
-and never slows the event loop or the other readers. Async readers and plain threads (the
-blocking API) read the same way. :class:`FrameFanout` carries generated frames (``frames()``),
-the session's event fan-out carries :class:`~warmrtc.events.Event` objects and warns when a
-reader loses some.
+Each reader has a :class:`~warmrtc._media.latest_queue.LatestQueue` of its own and keeps the
+newest items: a reader that stops reading loses old ones, and never slows the loop or the other
+readers. Async readers (on the session's loop) and plain threads (the blocking API) read the
+same queues. The session's frame fan-out carries generated frames (``frames()``), its event
+fan-out :class:`~warmrtc.events.Event` objects, with a warning when a reader loses some.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import queue
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Generic, TypeVar
 
-import numpy as np
+from .._media.latest_queue import Ended, LatestQueue
 
 log = logging.getLogger("warmrtc")
-
-READER_DEPTH = 4  # generated frames buffered per reader; older ones are dropped
-EVENT_DEPTH = 256  # events buffered per reader; older ones are dropped, with a warning
 T = TypeVar("T")
 
 
-class _End:
-    """The end marker: never dropped, it takes the place of the oldest item."""
-
-
-_END = _End()
-
-
 class Fanout(Generic[T]):
-    """Lives on the session's loop: ``deliver()`` and ``end()`` are called there.
+    """``deliver()`` and ``end()`` are called on the session's loop; readers subscribe from
+    any thread.
 
     ``callback`` gets every item (its exceptions are logged as ``"<name> raised"``); each
     reader keeps the newest ``depth``. With ``warn_drops`` a reader's first lost item (and every
@@ -54,7 +45,8 @@ class Fanout(Generic[T]):
         self._depth = depth
         self._name = name
         self._warn_drops = warn_drops
-        self._sinks: set[Callable[[T | _End], None]] = set()
+        self._lock = threading.Lock()  # readers come and go from other threads
+        self._readers: set[LatestQueue[T]] = set()
         self._ended = False
 
     @property
@@ -69,118 +61,80 @@ class Fanout(Generic[T]):
                 self._callback(item)
             except Exception:
                 log.exception("%s raised; the session goes on", self._name)
-        for sink in list(self._sinks):
-            sink(item)
+        with self._lock:
+            readers = list(self._readers)
+        for reader in readers:
+            reader.put(item)
 
     def end(self) -> None:
         """No more items: every reader finishes once it has read what it holds."""
-        if self._ended:
-            return
-        self._ended = True
-        for sink in list(self._sinks):
-            sink(_END)
+        with self._lock:
+            self._ended = True
+            readers = list(self._readers)
+        for reader in readers:
+            reader.close()
+
+    def _subscribe(self) -> LatestQueue[T]:
+        reader: LatestQueue[T] = LatestQueue(
+            self._depth, name=f"{self._name} reader", warn=self._warn_drops
+        )
+        with self._lock:
+            if self._ended:
+                reader.close()
+            else:
+                self._readers.add(reader)
+        return reader
+
+    def _unsubscribe(self, reader: LatestQueue[T]) -> None:
+        with self._lock:
+            self._readers.discard(reader)
 
     async def stream(self) -> AsyncIterator[T]:
-        """Items as they come, on the loop, until ``end()``."""
-        buffer: asyncio.Queue[T | _End] = asyncio.Queue(self._depth)
-        put = self._putter(buffer)
-        if self._ended:
-            return
-        self._sinks.add(put)
+        """Items as they come, from now on, until ``end()``."""
+        reader = self._subscribe()
         try:
-            while not isinstance(item := await buffer.get(), _End):
+            while True:
+                try:
+                    item = await reader.get()
+                except Ended:
+                    return
                 yield item
         finally:
-            self._sinks.discard(put)
+            self._unsubscribe(reader)
 
-    def stream_in_thread(
-        self, loop: asyncio.AbstractEventLoop, timeout: float | None
-    ) -> Iterator[T]:
-        """Items for a plain thread: the loop only ever puts without waiting; the thread waits
-        (``timeout`` seconds at most for each item: ``queue.Empty`` past that)."""
+    def stream_in_thread(self, timeout: float | None) -> Iterator[T]:
+        """Items for a plain thread, from now on, until ``end()``: the loop only ever puts; the
+        thread waits (``timeout`` seconds at most for each item: ``queue.Empty`` past that)."""
         if timeout is not None and (isinstance(timeout, bool) or not timeout > 0):
             raise ValueError(
                 f"timeout must be a positive number of seconds or None, got {timeout!r}"
             )
-        buffer: queue.Queue[T | _End] = queue.Queue(self._depth)
-        put = self._putter(buffer)
+        reader = self._subscribe()  # now, not at the first next(): nothing is missed
 
-        def subscribe() -> None:
-            if self._ended:
-                put(_END)
-            self._sinks.add(put)
-
-        def reader() -> Iterator[T]:
+        def read() -> Iterator[T]:
             try:
-                on_loop = asyncio.get_running_loop() is loop
-            except RuntimeError:
-                on_loop = False
-            if on_loop:  # it would wait for the very loop it blocks
-                raise RuntimeError("read stream_in_thread() in another thread: use stream()")
-            asyncio.run_coroutine_threadsafe(_call(subscribe), loop).result(10)
-            try:
-                while not isinstance(item := buffer.get(timeout=timeout), _End):
+                _not_on_a_loop()
+                while True:
+                    try:
+                        item = reader.get_blocking(timeout)
+                    except Ended:
+                        return
                     yield item
             finally:
-                if not loop.is_closed():
-                    loop.call_soon_threadsafe(self._sinks.discard, put)
+                self._unsubscribe(reader)
 
-        return reader()
-
-    def _putter(
-        self, buffer: asyncio.Queue[T | _End] | queue.Queue[T | _End]
-    ) -> Callable[[T | _End], None]:
-        dropped = 0
-
-        def put(item: T | _End) -> None:
-            nonlocal dropped
-            if _put_newest(buffer, item):
-                dropped += 1
-                if self._warn_drops and dropped % 100 == 1:
-                    log.warning(
-                        "a %s reader is not keeping up: %d dropped (the oldest go first)",
-                        self._name,
-                        dropped,
-                    )
-
-        return put
+        return read()
 
 
-class FrameFanout(Fanout[np.ndarray]):
-    """Generated frames to ``on_frame`` and to ``frames()`` readers (the newest few each)."""
-
-    def __init__(self, on_frame: Callable[[np.ndarray], None] | None) -> None:
-        super().__init__(on_frame, depth=READER_DEPTH, name="on_frame")
-
-    def frames(self) -> AsyncIterator[np.ndarray]:
-        return self.stream()
-
-    def frames_in_thread(
-        self, loop: asyncio.AbstractEventLoop, timeout: float | None
-    ) -> Iterator[np.ndarray]:
-        return self.stream_in_thread(loop, timeout)
-
-
-def _put_newest(
-    buffer: asyncio.Queue[T | _End] | queue.Queue[T | _End],
-    item: T | _End,
-) -> bool:
-    """Puts ``item``; True when the oldest item was dropped to make room."""
-    # Only the loop puts, so after one get there is room.
+def _not_on_a_loop() -> None:
     try:
-        buffer.put_nowait(item)
-        return False
-    except (asyncio.QueueFull, queue.Full):
-        try:
-            buffer.get_nowait()
-        except (asyncio.QueueEmpty, queue.Empty):
-            pass
-        buffer.put_nowait(item)
-        return True
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    raise RuntimeError(
+        "a blocking reader on a thread that runs an event loop would stop that loop: read "
+        "with the async API there (async for ... in session.frames())"
+    )
 
 
-async def _call(function: Callable[[], None]) -> None:
-    function()
-
-
-__all__ = ["EVENT_DEPTH", "READER_DEPTH", "Fanout", "FrameFanout"]
+__all__ = ["Fanout"]

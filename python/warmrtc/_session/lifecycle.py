@@ -29,7 +29,6 @@ log = logging.getLogger("warmrtc")
 # After a concurrency-limit refusal: the service frees a crashed client's slot after about 45 s,
 # so the attempts are spread over a minute or more.
 CAPACITY_DELAY = 15.0
-FAILED_CONNECT_GRACE = 0.5  # seconds a failed connect() waits for its clean-up past its timeout
 
 
 S = State
@@ -49,6 +48,10 @@ class InvalidTransition(RuntimeError):
 class Link(Protocol):
     """What the lifecycle connects and tears down, once per attempt."""
 
+    @property
+    def session_id(self) -> str | None:
+        """The service's id of the current (or last) connection, for the logs."""
+
     async def establish(self, timeout: float) -> None:
         """Connects everything within ``timeout`` seconds; raises a WarmrtcError otherwise."""
 
@@ -57,29 +60,45 @@ class Link(Protocol):
         instead of handing them to a background clean-up."""
 
 
+class Gate(Protocol):
+    """Whether frames are held back (the session's mute switch)."""
+
+    @property
+    def muted(self) -> bool: ...
+
+
+class _NoLink:
+    """The link before connect(): a shutdown before it has nothing to tear down."""
+
+    session_id = None
+
+    async def establish(self, timeout: float) -> None:
+        raise RuntimeError("the lifecycle has no link: call connect(link)")
+
+    async def teardown(self, *, wait_native: bool) -> None:
+        return None
+
+
 class Lifecycle:
     """State, reconnects and shutdown of one session. Methods run on the session's loop."""
 
     def __init__(
         self,
-        link: Link,
         *,
         timeout: float,
         reconnect_attempts: int,
-        muted: Callable[[], bool],
+        gate: Gate,
         on_state: Callable[[State], None] | None = None,
         on_event: Callable[[Event], None] = lambda _event: None,
         before_shutdown: Callable[[], None] = lambda: None,
-        name: Callable[[], str | None] = lambda: None,
     ) -> None:
-        self._link = link
+        self._link: Link = _NoLink()  # the one connect() is given
         self._timeout = timeout
         self._reconnect_attempts = reconnect_attempts
-        self._muted = muted
+        self._gate = gate
         self._on_state = on_state
         self._on_event = on_event
         self._before_shutdown = before_shutdown
-        self._name = name
         self._state = State.CONNECTING
         self._reconnect_task: asyncio.Task[None] | None = None
         self._shutdown_task: asyncio.Task[None] | None = None
@@ -98,10 +117,13 @@ class Lifecycle:
 
     # ---- connecting ----------------------------------------------------------------------
 
-    async def connect(self) -> None:
-        """The first establish. On any failure (cancellation too) everything is released and the
-        error propagates; the whole call takes ``timeout`` at the most (and a moment for the
-        clean-up, which goes on in the background past that)."""
+    async def connect(self, link: Link) -> None:
+        """The first establish of ``link``, the one this lifecycle drives from now on. On any
+        failure (cancellation too) everything is released and the error propagates; the whole
+        call takes ``timeout`` at the most (the clean-up goes on in the background past that)."""
+        if self._state != State.CONNECTING or not isinstance(self._link, _NoLink):
+            raise RuntimeError("connect() is called once per Lifecycle")
+        self._link = link
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timeout
         try:
@@ -109,12 +131,13 @@ class Lifecycle:
         except BaseException as e:
             if isinstance(e, WarmrtcError):
                 self.last_error = e
-            # Within the caller's timeout: a native call still in flight is left to finish in
-            # the background and is then torn down.
+            # Within the caller's timeout: the clean-up gets what is left of it, and goes on in
+            # the background past it (a native call in flight is waited for, then torn down).
             self._begin_shutdown(wait_native=False)
-            grace = max(deadline - loop.time(), 0) + FAILED_CONNECT_GRACE
             assert self._shutdown_task is not None
-            await asyncio.wait([asyncio.shield(self._shutdown_task)], timeout=grace)
+            left = deadline - loop.time()
+            if left > 0:
+                await asyncio.wait([asyncio.shield(self._shutdown_task)], timeout=left)
             raise
         self._set_state(State.CONNECTED, "connected")
         # Wakes only when the loop itself is shutting down (asyncio.run() ending with the
@@ -128,7 +151,9 @@ class Lifecycle:
             await asyncio.Event().wait()
         except asyncio.CancelledError:
             if not self.closing:
-                log.info("session %s: the event loop is ending; disconnecting", self._name())
+                log.info(
+                    "session %s: the event loop is ending; disconnecting", self._link.session_id
+                )
                 # The loop runs until this task ends: the shutdown must not cancel it, and must
                 # not leave anything to a background task the loop would never run.
                 self._exit_guard = None
@@ -148,11 +173,12 @@ class Lifecycle:
             self._lost_while_establishing = error
             return
         self.last_error = error
-        if not error.retryable:  # the service ended the session, or revoked the key: no
-            log.warning("session %s: %s; disconnecting", self._name(), error)  # retry can help
+        if not error.retryable:
+            # The service ended the session, or revoked the key: no retry can help.
+            log.warning("session %s: %s; disconnecting", self._link.session_id, error)
             self._begin_shutdown(wait_native=False)
             return
-        log.warning("session %s: %s; reconnecting", self._name(), error)
+        log.warning("session %s: %s; reconnecting", self._link.session_id, error)
         self._set_state(State.RECONNECTING, str(error))
         self._reconnect_task = asyncio.get_running_loop().create_task(
             self._reconnect(), name="warmrtc-reconnect"
@@ -169,7 +195,7 @@ class Lifecycle:
 
     def generation_started(self) -> None:
         """The service says the model started, or a generated frame arrived."""
-        if self._state == State.CONNECTED and not self._muted() and not self.closing:
+        if self._state == State.CONNECTED and not self._gate.muted and not self.closing:
             self._set_state(State.GENERATING, "the model is generating")
 
     frame_received = generation_started
@@ -228,9 +254,9 @@ class Lifecycle:
         except asyncio.CancelledError:
             raise  # the shutdown cancels it
         except Exception as e:  # a bug must still end the session visibly, never a dead task
-            log.exception("session %s: reconnecting failed unexpectedly", self._name())
+            log.exception("session %s: reconnecting failed unexpectedly", self._link.session_id)
             error = ConnectionLostError(f"reconnecting failed: {e!r}")
-        log.error("session %s: %s", self._name(), error)
+        log.error("session %s: %s", self._link.session_id, error)
         self.last_error = error
         self._begin_shutdown(wait_native=False)
 
@@ -279,7 +305,7 @@ class Lifecycle:
         if new not in TRANSITIONS[old]:
             raise InvalidTransition(f"{old} -> {new} is not a session transition ({why})")
         self._state = new
-        log.info("session %s: %s -> %s (%s)", self._name(), old, new, why)
+        log.info("session %s: %s -> %s (%s)", self._link.session_id, old, new, why)
         # The event first: at ``disconnected`` on_state ends the session's readers.
         self._on_event(StateChangeEvent(old, new, why))
         if self._on_state is not None:

@@ -4,9 +4,9 @@
 right behind the join, joins the room and publishes the track while that applies (the service
 drops frames until it has: no generated frame comes before it), then takes its ack;
 ``teardown()`` undoes all of it. The :class:`Lifecycle` calls both, again after a loss. What the
-service says on the control channel goes to the lifecycle (generation started/ended) and to the
-billing count; what the model sends back goes, converted (off the loop, see
-:class:`~warmrtc._media.model_output.ModelOutput`), to the frame fan-out.
+service says on the control channel and what the media room does are reported to a
+:class:`LinkListener` (the session), as typed events and plain calls: the link decides nothing
+about the session's state.
 """
 
 from __future__ import annotations
@@ -14,12 +14,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
-import numpy as np
-
-from .._media.media_link import MediaLink
+from .._media.media_link import MediaLink, MediaListener
 from .._protocol.endpoints import stream_url
 from .._version import __version__ as _version
 from ..config import SessionConfig
@@ -32,7 +30,6 @@ from ..events import (
     QueuePositionEvent,
     ServiceErrorEvent,
 )
-from ..latency import LatencyWindow
 from ..source import VideoSource
 from .control import (
     ControlChannel,
@@ -41,8 +38,6 @@ from .control import (
     image_request,
     prompt_request,
 )
-from .fanout import FrameFanout
-from .lifecycle import Lifecycle
 from .mute import MuteSwitch
 
 log = logging.getLogger("warmrtc")
@@ -68,35 +63,59 @@ class Billing:
         self._current = 0
 
 
+@dataclass(frozen=True)
+class Applied:
+    """What the app set for the model: a reconnect applies it again. An image (with its
+    prompt, if any), a prompt alone, or neither: passthrough."""
+
+    prompt: str | None = None
+    image_base64: str | None = field(default=None, repr=False)
+    enhance: bool = True
+
+    def initial_state(self) -> InitialState | None:
+        """What a join carries; None for passthrough."""
+        if self.image_base64 is not None:
+            return image_request(self.image_base64, self.prompt, None)
+        if self.prompt is not None:
+            return prompt_request(self.prompt, self.enhance)
+        return None
+
+
+class LinkListener(MediaListener, Protocol):
+    """What a session's link reports, besides its media's: what the service said."""
+
+    def control_event(self, event: Event) -> None:
+        """An event of the control channel (generation, billing, queue, service errors)."""
+
+
 class ServiceLink:
-    """The :class:`~warmrtc._session.lifecycle.Link` of a real session."""
+    """The :class:`~warmrtc._session.lifecycle.Link` of a real session: it connects, reports
+    to ``listener`` and keeps what outlives one connection (the billing count, what the app
+    applied)."""
 
     def __init__(
         self,
         config: SessionConfig,
         source: VideoSource,
         switch: MuteSwitch,
-        frames: FrameFanout,
-        lifecycle: Callable[[], Lifecycle],
-        events: Callable[[Event], None] = lambda _event: None,
+        listener: LinkListener,
     ) -> None:
         self._config = config
         self._source = source
         self._switch = switch
-        self._frames = frames
-        self._lifecycle = lifecycle  # set once the session has built it
-        self._events = events
+        self._listener = listener
         self._control: ControlChannel | None = None
         self._media: MediaLink | None = None
         self.room_info: RoomInfo | None = None
         self.billing = Billing()
-        self.latency = LatencyWindow()  # glass-to-glass, over the whole session
-        # What the app set since connecting: a reconnect applies it again.
-        self.prompt = config.prompt
-        self.image_base64 = config.image_base64
+        self.applied = Applied(config.prompt, config.image_base64)
         # The steps of the last establish() and how long each took (seconds), in order.
         self.steps: list[tuple[str, float]] = []
         self.failed_step: str | None = None  # the step the last establish() failed in
+
+    @property
+    def session_id(self) -> str | None:
+        return self.room_info.session_id if self.room_info else None
 
     @property
     def media(self) -> MediaLink | None:
@@ -135,25 +154,22 @@ class ServiceLink:
                 # The initial state goes right behind the join; the room is joined and the
                 # track published while it applies: the service drops frames until it has.
                 info = await control.join(
-                    timeout, frame_timing=self._source.stamp_frames, initial=self._initial_state()
+                    timeout,
+                    frame_timing=self._source.stamp_frames,
+                    initial=self.applied.initial_state(),
                 )
                 self.room_info = info
                 self.billing.new_service_session()
                 done("room_info", "room_join")
-                lifecycle = self._lifecycle()
                 media = MediaLink(
                     self._source,
                     self._switch,
                     config.model,
-                    on_frame=self._generated,
+                    self._listener,
                     output_format=config.output_format,
-                    on_lost=lifecycle.lost,
-                    on_reconnecting=lifecycle.media_reconnecting,
-                    on_reconnected=lifecycle.media_reconnected,
-                    latency=self.latency,
                 )
                 self._media = media
-                await media.join(info)
+                await media.join(info.livekit_url, info.token)
                 done("room_join", "publish")
                 await media.publish()
                 done("publish", "initial_state")
@@ -167,14 +183,6 @@ class ServiceLink:
         except BaseException:
             self._failed(step, started)
             raise
-
-    def _initial_state(self) -> InitialState | None:
-        """What the join carries: the app's image or prompt; None for passthrough."""
-        if self.image_base64 is not None:
-            return image_request(self.image_base64, self.prompt, None)
-        if self.prompt is not None:
-            return prompt_request(self.prompt, True)
-        return None
 
     def _failed(self, step: str, started: float) -> None:
         # The failed step goes last in ``steps``, with the time it ran for.
@@ -192,38 +200,34 @@ class ServiceLink:
             if control is not None:
                 await control.close()
 
-    # ---- what comes back -----------------------------------------------------------------
-
-    def _generated(self, array: np.ndarray) -> None:
-        # Converted already, off the loop (see ModelOutput).
-        self._lifecycle().frame_received()
-        self._frames.deliver(array)
+    # ---- what the service says -----------------------------------------------------------
 
     def _control_event(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
-        lifecycle = self._lifecycle()
+        event: Event
         if kind == "generation_started":
-            self._events(GenerationStartedEvent())
-            lifecycle.generation_started()
+            event = GenerationStartedEvent()
         elif kind == "generation_tick":
             self.billing.tick(message["seconds"])
-            self._events(GenerationTickEvent(message["seconds"], self.billing.seconds))
+            event = GenerationTickEvent(message["seconds"], self.billing.seconds)
         elif kind == "generation_ended":
             seconds, reason = message.get("seconds"), message.get("reason")
             if isinstance(seconds, int):
                 self.billing.tick(seconds)
-            self._events(GenerationEndedEvent(seconds, reason))
-            lifecycle.generation_stopped(f"the service ended generation: {reason}")
+            event = GenerationEndedEvent(seconds, reason)
         elif kind == "queue_position":
             log.info("session queued: %s", message)
-            self._events(QueuePositionEvent(message["position"], message.get("queue_size")))
+            event = QueuePositionEvent(message["position"], message.get("queue_size"))
         elif kind == "error":
-            self._events(ServiceErrorEvent(message["error"]))
+            event = ServiceErrorEvent(message["error"])
+        else:
+            return
+        self._listener.control_event(event)
 
     def _control_closed(self, control: ControlChannel, error: WarmrtcError) -> None:
         # A channel this link already let go of (a teardown closing it) reports nothing.
         if control is self._control:
-            self._lifecycle().lost(error)
+            self._listener.lost(error)
 
 
 # What each step of establish() waits for, as errors and the connectivity check name it.
@@ -235,4 +239,4 @@ STEP_NAMES = {
     "initial_state": "the initial prompt or image",
 }
 
-__all__ = ["STEP_NAMES", "Billing", "ServiceLink"]
+__all__ = ["STEP_NAMES", "Applied", "Billing", "LinkListener", "ServiceLink"]

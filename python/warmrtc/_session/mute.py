@@ -26,11 +26,12 @@ MIN_TRACK_INTERVAL = 0.05  # seconds between two mute/unmute messages for the tr
 
 
 class Gate(Protocol):
-    """The native gate (``VideoSource``'s native half)."""
+    """The native gate (the source's pipeline)."""
 
     @property
     def muted(self) -> bool: ...
-    def _set_gate(self, muted: bool) -> None: ...
+    def mute(self) -> None: ...
+    def unmute(self) -> None: ...
 
 
 class Track(Protocol):
@@ -77,14 +78,14 @@ class MuteSwitch:
         no unmute can slip in between a shutdown's mute and its teardown."""
         with self._lock:
             if muted:
-                self._gate._set_gate(True)
+                self._gate.mute()
                 self._sync_track()
             else:
                 if self._closed:
                     raise SessionClosedError("the session is disconnected; connect a new one")
                 was_muted = self._gate.muted
                 self._sync_track(want=False)
-                self._gate._set_gate(False)
+                self._gate.unmute()
                 if was_muted:
                     self.unmuted_at = self._clock()
                     _trace.mark("client.unmute")

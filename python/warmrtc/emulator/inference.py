@@ -30,15 +30,16 @@ from livekit import rtc
 from .. import _trace
 from .._core import i420_shape, to_i420
 from .._media.early_offer import offer_now
-from .._media.rtc_frame import black_frame, i420_planes
+from .._media.keepalive import end_keepalive, sent_more_than
+from .._media.room import Room
+from .._media.rtc_frame import i420_planes
+from .._media.rtc_stats import frames_sent
 from .._media.stalled_track import resubscribe_when_stalled
 from .._protocol.models import RealtimeModel
 from ..source import VideoSource
-from ..stats import frames_sent
 
 log = logging.getLogger("warmrtc.emulator")
 
-JOIN_GRACE = 10.0  # seconds leave() waits for a join still under way
 OPEN_SETTLE = 3.0  # seconds each step of opening the output waits for a frame to go out
 STREAM_CLOSE = 1.0  # seconds an input stream's close may take
 
@@ -61,7 +62,7 @@ class InferenceParticipant:
         self._delay = delay
         # Generated frames held back by the delay, oldest first (one delay: they fire in order).
         self._pending: deque[asyncio.TimerHandle] = deque()
-        self._room = rtc.Room()
+        self._room = Room("model")
         # No stamps of its own: a generated frame carries its input's, or none.
         self._source = VideoSource(
             model.width, model.height, "i420", fps=model.fps, stamp_frames=False
@@ -78,7 +79,6 @@ class InferenceParticipant:
         self._generating = False
         self._output_live = False  # unmuted: ahead of generation, or by its first frame
         self._held = hold  # until release(): the initial state has not applied yet
-        self._leaving = False
         self._joining: asyncio.Task[None] | None = None
 
     def start(self, url: str, token: str) -> asyncio.Task[None]:
@@ -91,16 +91,14 @@ class InferenceParticipant:
         self._held = False
 
     async def join(self, url: str, token: str) -> None:
-        room = self._room
+        room = self._room.rtc
         room.on("track_subscribed", self._subscribed)
         # The client's mute state from its track's publication on: it is known (and reported)
         # before the model subscribes, which a muted track may take a while to allow.
         room.on("track_published", self._published)
         room.on("track_muted", lambda who, pub: self._mute_changed(who, pub, True))
         room.on("track_unmuted", lambda who, pub: self._mute_changed(who, pub, False))
-        _trace.mark("model.join")
-        await room.connect(url, token, rtc.RoomOptions(auto_subscribe=True))
-        _trace.mark("model.joined", room=room.name)
+        await self._room.join(url, token, rtc.RoomOptions(auto_subscribe=True))
         for participant in room.remote_participants.values():  # published before we joined
             for publication in participant.track_publications.values():
                 self._mute_changed(participant, publication, publication.muted)
@@ -115,7 +113,7 @@ class InferenceParticipant:
         options.simulcast = False
         if self._echo_stamps:
             options.frame_metadata_features.append(rtc.FrameMetadataFeature.FMF_USER_TIMESTAMP)
-        await room.local_participant.publish_track(track, options)
+        await self._room.call(room.local_participant.publish_track(track, options))
         _trace.mark("model.published", room=room.name)
         # Only a published track is unmuted: an unmute while livekit was publishing it (its
         # request sent as muted, the publication not yet there) never reached the server, and
@@ -142,27 +140,23 @@ class InferenceParticipant:
         """
         try:
             # The server registers a track at its first packet.
-            await self._frame_out(track, 0, 0.05)
-            if self._output_live or self._source.closed:
+            await sent_more_than(track, 0, poll=0.05, timeout=OPEN_SETTLE, until=self._live)
+            if self._live():
                 return  # generation started first: _publish unmuted it
-            black = black_frame(self._model.width, self._model.height)
             sent = frames_sent(await track.get_stats())
-            if self._output_live or self._source.closed:
+            if self._live():
                 return  # generation started meanwhile: no black frame into a live track
-            self._source.rtc_source.capture_frame(black)
-            await self._frame_out(track, sent, 0.02)  # muted: the server drops it
+            end_keepalive(self._source.rtc_source, self._model.width, self._model.height)
+            await sent_more_than(track, sent, poll=0.02, timeout=OPEN_SETTLE)  # the server drops it
         except Exception as e:  # a track torn down under get_stats: the room is being left
             log.debug("the output track was not opened ahead: %r", e)
             return
-        if not self._output_live and not self._source.closed:
+        if not self._live():
             self._go_live(track, "model.output_opened")
 
-    async def _frame_out(self, track: rtc.LocalVideoTrack, sent: int, poll: float) -> None:
-        """Waits (bounded) until the track has sent more than ``sent`` frames."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + OPEN_SETTLE
-        while frames_sent(await track.get_stats()) <= sent and loop.time() < deadline:
-            await asyncio.sleep(poll)
+    def _live(self) -> bool:
+        """The output is unmuted already, or the model is gone."""
+        return self._output_live or self._source.closed
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(coroutine)
@@ -175,7 +169,7 @@ class InferenceParticipant:
     ) -> None:
         self._mute_changed(who, publication, publication.muted)
         if publication.kind == rtc.TrackKind.KIND_VIDEO:  # subscribed at our next offer
-            offer_now(self._room.local_participant, "model.offer_now")
+            offer_now(self._room.rtc.local_participant, "model.offer_now")
 
     def _mute_changed(
         self, participant: rtc.Participant, publication: rtc.TrackPublication, muted: bool
@@ -203,8 +197,8 @@ class InferenceParticipant:
         participant: rtc.RemoteParticipant,
     ) -> None:
         self._remote_tracks.append(track)
-        _trace.mark("model.input_subscribed", room=self._room.name)
-        if track.kind != rtc.TrackKind.KIND_VIDEO or self._leaving:
+        _trace.mark("model.input_subscribed", room=self._room.rtc.name)
+        if track.kind != rtc.TrackKind.KIND_VIDEO or self._room.leaving:
             return
         self._on_muted(publication.muted)
         first = asyncio.Event()
@@ -275,19 +269,17 @@ class InferenceParticipant:
         _trace.mark(event)
 
     async def leave(self) -> None:
-        self._leaving = True  # a track subscribed from here on starts nothing
-        if self._joining is not None and not self._joining.done():
-            # Leaving in the middle of a join would leave the participant behind.
-            await asyncio.wait({self._joining}, timeout=JOIN_GRACE)
-            if not self._joining.done():
-                self._joining.cancel()
+        """Leaves the room (bounded, see :class:`~warmrtc._media.room.Room`); idempotent."""
+        leaving = self._room.leave_soon()  # a track subscribed from here on starts nothing
+        if self._joining is not None:
+            self._joining.cancel()  # a join in flight still ends, and the room is left after it
         for handle in self._pending:
             handle.cancel()
         self._pending.clear()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._room.disconnect()
+        await asyncio.shield(leaving)
         self._remote_tracks.clear()
         self._source.close()
 

@@ -1,0 +1,148 @@
+"""Room: one join of a LiveKit room, and its leave, as a session, a spectator and the local
+emulator's model all make them.
+
+livekit's calls on a room cannot be called off once they reached its FFI. A join cut off
+half-way is finished natively anyway, and then livekit's FFI, waiting for a caller that vanished,
+terminates the process some seconds later (see :mod:`.native_call`). So a join runs to its end
+whatever happens to its caller, every other call (publish, stats) runs shielded, and a leave
+waits for those first, bounded, then leaves. Nothing here waits without a bound: a leave that
+livekit does not finish in ``LEAVE_TIMEOUT`` is given up with a warning.
+
+Joins and leaves that outlive their caller (a connect that timed out, a close that was not
+waited for) are kept in a registry of their loop's, :func:`unfinished`: whoever owns a loop
+waits for them before closing it (the blocking API's loop thread does), so no room is left
+joined and livekit never hands an event to a closed loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from livekit import rtc
+
+from .. import _trace
+from ..errors import ConnectionLostError
+from .native_call import outcome, run_to_end
+
+log = logging.getLogger("warmrtc")
+T = TypeVar("T")
+
+NATIVE_GRACE = 10.0  # seconds a leave waits for a join or publish still in flight
+LEAVE_TIMEOUT = 10.0  # seconds livekit's leave (Room.disconnect) may take
+
+# The joins, calls and leaves of every room, by loop, until they end.
+_unfinished: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, set[asyncio.Future[Any]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def unfinished(loop: asyncio.AbstractEventLoop) -> set[asyncio.Future[Any]]:
+    """The joins, livekit calls and leaves still running on ``loop`` (a copy)."""
+    return set(_unfinished.get(loop, ()))
+
+
+def _track(future: asyncio.Future[Any]) -> None:
+    loop = future.get_loop()
+    running = _unfinished.setdefault(loop, set())
+    running.add(future)
+    future.add_done_callback(running.discard)
+
+
+def room_options() -> rtc.RoomOptions:
+    # ICE candidates gathered once, as browsers do. Gathering continually re-enumerates the
+    # networks over and over, and WebRTC's logs of each pass cross the FFI into Python: that
+    # was most of a warm session's idle CPU. A resume or re-join gathers afresh anyway.
+    once = rtc.ContinualGatheringPolicy.GATHER_ONCE
+    return rtc.RoomOptions(rtc_config=rtc.RtcConfiguration(continual_gathering_policy=once))
+
+
+class Room:
+    """``join()`` once, livekit calls through ``call()``, then ``leave()`` (idempotent, from any
+    state, bounded). All on one loop. ``rtc`` is livekit's room, for its events and tracks."""
+
+    def __init__(self, name: str) -> None:
+        self.rtc = rtc.Room()
+        self._name = name  # for logs and traces: whose room this is
+        self._in_flight: set[asyncio.Future[Any]] = set()
+        self._leaving: asyncio.Task[None] | None = None
+
+    @property
+    def leaving(self) -> bool:
+        """True from the moment a leave was asked for."""
+        return self._leaving is not None
+
+    async def join(self, url: str, token: str, options: rtc.RoomOptions | None = None) -> None:
+        """Joins; the caller bounds the time. Cancelled or timed out, the join still runs to
+        its end, and the room is left after it. Raises ConnectionLostError for a refused join."""
+        settling = run_to_end(self._join_to_the_end(url, token, options or room_options()))
+        self._in_flight.add(settling)
+        settling.add_done_callback(self._in_flight.discard)
+        _track(settling)
+        try:
+            await outcome(settling)
+        except rtc.ConnectError as e:
+            raise ConnectionLostError(f"cannot join the media room: {e}") from None
+
+    async def _join_to_the_end(self, url: str, token: str, options: rtc.RoomOptions) -> None:
+        _trace.mark(f"{self._name}.join")
+        await self.rtc.connect(url, token, options)
+        _trace.mark(f"{self._name}.joined", room=self.rtc.name)
+        if self._leaving is not None:
+            # Given up while it ran (a timeout, or the loop is ending, when nothing else may
+            # get to run): leave here, so that no room outlives its owner or its loop.
+            await self._disconnect()
+
+    async def call(self, call: Coroutine[Any, Any, T]) -> T:
+        """Awaits a livekit call on this room (a publish, stats) that cannot be called off:
+        cancelled, the caller stops waiting and the call goes on, and a leave waits for it."""
+        task = asyncio.ensure_future(call)
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+        task.add_done_callback(_retrieve)
+        _track(task)
+        return await asyncio.shield(task)
+
+    def leave_soon(self) -> asyncio.Task[None]:
+        """Starts the leave without waiting for it (it is in :func:`unfinished` until done)."""
+        if self._leaving is None:
+            self._leaving = asyncio.get_running_loop().create_task(
+                self._leave(), name=f"warmrtc-{self._name}-leave"
+            )
+            _track(self._leaving)
+        return self._leaving
+
+    async def leave(self) -> None:
+        """Leaves the room: after the calls in flight end (NATIVE_GRACE at most), livekit's
+        leave (LEAVE_TIMEOUT at most). Idempotent; a cancelled caller leaves it running."""
+        await asyncio.shield(self.leave_soon())
+
+    async def _leave(self) -> None:
+        if self._in_flight:
+            await asyncio.wait(set(self._in_flight), timeout=NATIVE_GRACE)
+        await self._disconnect()
+
+    async def _disconnect(self) -> None:
+        try:
+            await asyncio.wait_for(self.rtc.disconnect(), LEAVE_TIMEOUT)
+        except TimeoutError:
+            log.warning(
+                "%s: leaving room %s took over %g s; given up",
+                self._name,
+                self.rtc.name,
+                LEAVE_TIMEOUT,
+            )
+        except Exception as e:  # a room that is gone already
+            log.debug("%s: leaving room %s: %r", self._name, self.rtc.name, e)
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    # A call nobody awaits any more may still fail; its error matters only where it was awaited.
+    if not future.cancelled():
+        future.exception()
+
+
+__all__ = ["LEAVE_TIMEOUT", "NATIVE_GRACE", "Room", "room_options", "unfinished"]
