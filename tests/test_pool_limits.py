@@ -16,7 +16,12 @@ import warmrtc
 from warmrtc import pool as pool_module
 from warmrtc.budget import LocalBudget
 from warmrtc.config import SessionConfig
-from warmrtc.errors import ConcurrencyLimitError, PoolCapacityError
+from warmrtc.errors import (
+    ConcurrencyLimitError,
+    ConnectionLostError,
+    PoolCapacityError,
+    SessionEndedError,
+)
 from warmrtc.source import VideoSource
 
 SMALL = {"width": 64, "height": 48, "api_key": "k"}
@@ -59,6 +64,7 @@ class FakeSession:
     def __init__(self, service: FakeService, source: VideoSource, sid: str) -> None:
         self.service, self.source, self.session_id = service, source, sid
         self.state = "connected"
+        self.last_error: Exception | None = None
         self.connected_at = time.monotonic()
         self.ended_at: float | None = None
         self._freeing: asyncio.Task[None] | None = None
@@ -175,10 +181,63 @@ def test_a_lost_session_holds_its_slot_for_the_crash_release_delay(service: Fake
             await pool.wait_warm(5)
             lost = pool._warm[0].session
             lost.state = "disconnected"  # dropped by the network
+            lost.last_error = ConnectionLostError("the control channel failed")
             dropped = time.monotonic()
             await pool.wait_warm(5)
             assert pool.stats.warm == 1
             assert service.opened_at[-1] - dropped >= 0.9
+
+    run(main())
+
+
+@pytest.mark.parametrize(
+    "ended_by",
+    [None, SessionEndedError("the service ended the session: timeout", "timeout")],
+    ids=["the-app", "the-service"],
+)
+def test_a_session_that_ended_cleanly_frees_its_slot_after_the_release_delay(
+    service: FakeService, ended_by: Exception | None
+) -> None:
+    """Disconnected inside the block by the app, or ended by the service on purpose: the
+    service frees the slot after release_delay, not crash_release_delay."""
+
+    async def main() -> None:
+        async with warmrtc.WarmPool(
+            1, budget=1, release_delay=0.05, crash_release_delay=5.0, **SMALL
+        ) as pool:
+            await pool.wait_warm(5)
+            async with pool.acquire() as session:
+                await session.disconnect()
+                session.last_error = ended_by
+            ended = time.monotonic()
+            await pool.wait_warm(5)
+            assert service.opened_at[-1] - ended < 2.0  # not the crash delay
+
+    run(main())
+
+
+def test_acquire_takes_a_warm_session_back_from_reconnecting_at_once(
+    service: FakeService,
+) -> None:
+    """The only warm session was reconnecting when acquire() began: it is handed out as soon
+    as it is connected again, not after the whole timeout."""
+
+    async def main() -> None:
+        async with warmrtc.WarmPool(1, **SMALL) as pool:
+            await pool.wait_warm(5)
+            warm = pool._warm[0].session
+            warm.state = "reconnecting"
+
+            async def back() -> None:
+                await asyncio.sleep(0.3)
+                warm.state = "connected"
+
+            back_task = asyncio.create_task(back())
+            started = time.monotonic()
+            async with pool.acquire(timeout=10) as session:
+                assert session is warm
+            assert time.monotonic() - started < 2.0
+            await back_task
 
     run(main())
 

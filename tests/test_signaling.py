@@ -659,3 +659,51 @@ def test_a_close_without_generation_ended_is_still_a_loss() -> None:
     assert type(refusals.error_for_close(1000, "", None)) is errors.ConnectionLostError
     assert type(refusals.error_for_close(1006, "", None, "timeout")) is errors.ConnectionLostError
     assert type(refusals.error_for_close(1013, "", None, "timeout")) is errors.ConcurrencyLimitError
+
+
+def test_an_earlier_error_does_not_change_how_a_later_end_is_read() -> None:
+    """A refused prompt's ``error``, then later the service ends the session on purpose: that
+    end is the service's (SessionEndedError, no reconnect into a new billed session), not a
+    protocol error."""
+
+    async def script(ws: web.WebSocketResponse) -> None:
+        await ws.send_json({"type": "error", "error": "prompt refused"})
+        await ws.send_json({"type": "generation_tick", "seconds": 1})
+        await ws.send_json({"type": "generation_ended", "seconds": 3, "reason": "timeout"})
+        await ws.close(code=1000, message=b"timeout")
+
+    async def main() -> None:
+        rec = Recorder()
+        async with service(script) as url:
+            ch = rec.channel()
+            await ch.open(url, 5)
+            for _ in range(100):
+                if ch.closed:
+                    break
+                await asyncio.sleep(0.02)
+            assert [type(e) for e in rec.closed] == [errors.SessionEndedError], rec.closed
+            await ch.close()
+
+    run(main())
+
+
+def test_an_error_right_before_the_close_still_says_what_it_was() -> None:
+    async def script(ws: web.WebSocketResponse) -> None:
+        await ws.send_json({"type": "generation_tick", "seconds": 1})
+        await ws.send_json({"type": "error", "error": "inference failed"})
+        await ws.close(code=1000)
+
+    async def main() -> None:
+        rec = Recorder()
+        async with service(script) as url:
+            ch = rec.channel()
+            await ch.open(url, 5)
+            for _ in range(100):
+                if ch.closed:
+                    break
+                await asyncio.sleep(0.02)
+            assert [type(e) for e in rec.closed] == [errors.ProtocolError], rec.closed
+            assert "inference failed" in str(rec.closed[0])
+            await ch.close()
+
+    run(main())

@@ -31,7 +31,14 @@ from ._protocol.models import DEFAULT_MODEL
 from ._session.backoff import retry_delay
 from .budget import Budget, Lease, LocalBudget, check_limit
 from .config import ConnectOptions, SessionConfig, seconds
-from .errors import ConcurrencyLimitError, PoolCapacityError, PoolTimeoutError, WarmrtcError
+from .errors import (
+    ConcurrencyLimitError,
+    ConnectionLostError,
+    ConnectTimeoutError,
+    PoolCapacityError,
+    PoolTimeoutError,
+    WarmrtcError,
+)
 from .session import Session, connect
 from .source import VideoSource
 
@@ -42,6 +49,7 @@ log = logging.getLogger("warmrtc")
 
 CAPACITY_MAX_DELAY = 60.0  # the longest wait after a refusal by the concurrency limit
 BUDGET_POLL = 0.5  # seconds between tries for a slot of a full budget
+STATE_POLL = 0.1  # seconds between looks at the warm sessions' states while acquire() waits
 
 
 class PoolOptions(ConnectOptions, total=False):
@@ -255,7 +263,7 @@ class WarmPool:
             yield session
         finally:
             self._in_use.discard(session)
-            lost = session.state == "disconnected"  # dropped: the service frees it later
+            lost = _dropped(session)  # the service frees a dropped session's slot later
             await _dispose(session)
             lease = self._lease_of.pop(session, None)
             if lease is not None:
@@ -280,8 +288,10 @@ class WarmPool:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise self._timeout_error(timeout)
+                # Woken by the pool's changes, and a look at the warm sessions' states at least
+                # every STATE_POLL: one that was reconnecting is taken as soon as it is back.
                 try:
-                    await asyncio.wait_for(changed.wait(), remaining)
+                    await asyncio.wait_for(changed.wait(), min(remaining, STATE_POLL))
                 except TimeoutError:
                     pass
 
@@ -362,7 +372,7 @@ class WarmPool:
 
     def _retire(self, warm: _Warm) -> None:
         self._warm.remove(warm)
-        lost = warm.session.state == "disconnected"
+        lost = _dropped(warm.session)
         task = asyncio.get_running_loop().create_task(self._dispose_and_free(warm.session, lost))
         self._retiring.add(task)  # tracked so that close() waits for it
         task.add_done_callback(self._retiring.discard)
@@ -515,6 +525,15 @@ def _budget(budget: int | Budget | None) -> Budget | None:
         return LocalBudget(check_limit(budget))
     kind = type(budget).__name__
     raise TypeError(f"budget must be an int, a warmrtc.Budget or None, got {kind}")
+
+
+def _dropped(session: Session) -> bool:
+    """True when the session ended by losing its connection (its websocket dropped, not
+    closed): the service then frees its slot only after CRASH_RELEASE_DELAY. A session the app
+    disconnected, or that the service ended or refused, was closed cleanly."""
+    return session.state == "disconnected" and isinstance(
+        session.last_error, ConnectionLostError | ConnectTimeoutError
+    )
 
 
 async def _dispose(session: Session) -> None:

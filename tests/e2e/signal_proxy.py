@@ -1,6 +1,8 @@
 """A relay between clients and livekit-server's signalling websocket that can lose a client's
 SDP offers, the way livekit-server itself loses them when a participant's queue of signal
 requests overflows: the track is published, its negotiation never ends, pings still answered.
+It can also hold the answer to a join back for a while, as a slow or briefly dark link does:
+the join then ends seconds later than its caller was willing to wait.
 
 Everything else (other requests, every response, plain HTTP such as ``/rtc/validate``) is
 relayed as it is. It listens on the stack's namespace address, on a port of its own.
@@ -25,9 +27,10 @@ class SignalProxy:
     lose every offer sent after their first ``add_track``; ``proxy.lost`` counts them, and
     ``proxy.offers`` the offers of every connection that went through."""
 
-    def __init__(self, livekit_url: str, *, lose_offers: int) -> None:
+    def __init__(self, livekit_url: str, *, lose_offers: int = 0, hold_join: float = 0.0) -> None:
         self._upstream = livekit_url
         self._lose_left = lose_offers
+        self.hold_join = hold_join  # seconds the first answer to a client or viewer waits
         self.lost = 0
         self.offers = 0
         self.connections = 0
@@ -63,10 +66,12 @@ class SignalProxy:
                 client = web.WebSocketResponse()
                 await client.prepare(request)
                 self.connections += 1
-                lossy = _identity(request).startswith("client-") and self._lose_left > 0
+                identity = _identity(request)
+                lossy = identity.startswith("client-") and self._lose_left > 0
                 if lossy:
                     self._lose_left -= 1
-                await _relay(client, upstream, self, lossy)
+                hold = self.hold_join if identity.startswith(("client-", "viewer-")) else 0.0
+                await _relay(client, upstream, self, lossy, hold)
                 return client
 
 
@@ -75,6 +80,7 @@ async def _relay(
     upstream: aiohttp.ClientWebSocketResponse,
     proxy: SignalProxy,
     lossy: bool,
+    hold: float,
 ) -> None:
     published = False
 
@@ -94,6 +100,7 @@ async def _relay(
         await upstream.close()
 
     async def responses() -> None:
+        await asyncio.sleep(hold)  # the join's answer (and all after it) comes this much later
         async for message in upstream:
             if message.type != aiohttp.WSMsgType.BINARY:
                 break

@@ -43,7 +43,7 @@ async def measure(
             counter.cancel()
             latency = s.latency
             if latency is not None:  # a live figure: the session's own accessor agrees
-                assert s._link.latency.percentiles() == (latency.p50_ms, latency.p95_ms)
+                assert s._latency.percentiles() == (latency.p50_ms, latency.p95_ms)
     finally:
         camera.stop.set()
         camera.join(2)

@@ -34,7 +34,7 @@ def test_a_spectator_receives_the_generated_frames_of_a_live_session(emulator_ur
                     await asyncio.wait_for(read(), 20)
                     assert all(f.dtype == np.uint8 and f.shape[2] == 3 for f in frames)
                     # A spectator sends nothing.
-                    assert not spectator._room.local_participant.track_publications
+                    assert not spectator._room.rtc.local_participant.track_publications
             assert spectator.closed and spectator.frames_received >= 1
         source.close()
 

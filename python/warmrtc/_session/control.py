@@ -121,7 +121,10 @@ class ControlChannel:
         self._requests: list[_Request] = []  # in flight, oldest first
         self._initial: _Request | None = None  # the join's initial state, until its ack is taken
         self._closed_error: WarmrtcError | None = None  # set once, when the channel ends
-        self._service_error: str | None = None  # text of the last `error` message
+        # The text of an `error` message that is the last one so far: the protocol's errors
+        # carry no code, and one right before a close says what the close was. Any later
+        # message means the session went on, and the error says nothing about how it ends.
+        self._service_error: str | None = None
         self._ended: str | None = None  # reason of the last `generation_ended` (or "ended")
         self._close_reason = ""
         self._closing = False
@@ -339,6 +342,8 @@ class ControlChannel:
             log.debug("control channel: a JSON %s is no message; ignored", type(message).__name__)
             return
         kind = message.get("type")
+        if kind != "error":
+            self._service_error = None
         try:
             if kind == "livekit_room_info":
                 self._room_info_received(message)
