@@ -66,7 +66,7 @@ def test_the_key_comes_from_the_environment_and_never_shows(
 ) -> None:
     monkeypatch.setenv("DECART_API_KEY", "sk-secret-123")
     config = SessionConfig.of("lucy-2.6", image=b"\x89PNG")
-    assert config.api_key == "sk-secret-123"
+    assert config.api_key.reveal() == "sk-secret-123" and "sk-secret" not in repr(config.api_key)
     assert "sk-secret" not in repr(config) and "iVBO" not in repr(config)
     assert config.model.width == 1280 and config.image_base64 == "iVBORw=="
 

@@ -303,3 +303,58 @@ def test_local_budget_rejects_bad_arguments() -> None:
             await budget.release(lease, after=-1)
 
     run(main())
+
+
+def test_a_local_budget_shared_by_pools_on_two_loops_never_exceeds_its_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """BlockingWarmPools each run a loop in a thread of their own: one LocalBudget given to
+    several of them is used from several threads at once. Making a lease's id lets other
+    threads run (as reading the system's randomness may), which widens the window between
+    the check of the limit and the lease's entry."""
+    import secrets
+    import sys
+    import threading
+
+    make_id = secrets.token_hex
+
+    def slow_id(n: int) -> str:
+        time.sleep(0)
+        return make_id(n)
+
+    monkeypatch.setattr(secrets, "token_hex", slow_id)
+    budget = LocalBudget(3)
+    holding = [0]  # leases held right now, counted apart from the budget
+    most = [0]
+    count = threading.Lock()
+    errors: list[BaseException] = []
+
+    def hammer() -> None:
+        async def body() -> None:
+            for _ in range(3000):
+                lease = await budget.try_acquire()
+                if lease is not None:
+                    with count:
+                        holding[0] += 1
+                        most[0] = max(most[0], holding[0])
+                    time.sleep(0)  # held a moment, as a warm session holds its slot
+                    with count:
+                        holding[0] -= 1
+                    await budget.release(lease)
+
+        try:
+            asyncio.run(body())
+        except BaseException as e:
+            errors.append(e)
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads interleave between any two steps
+    try:
+        threads = [threading.Thread(target=hammer) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    finally:
+        sys.setswitchinterval(switch)
+    assert not errors and most[0] <= 3

@@ -182,3 +182,37 @@ def test_an_unreachable_redis_is_an_error_of_try_acquire_not_a_hang() -> None:
         await budget.aclose()
 
     run(main(), timeout=10)
+
+
+def test_a_renewal_after_a_release_does_not_bring_the_lease_back(redis_url: str) -> None:
+    """The heartbeat may renew a lease that was released a moment before (its list of leases
+    was read first): the slot must still come back ``after`` the release, not a TTL later."""
+
+    async def main() -> None:
+        budget = RedisBudget(redis_url, 1, name="renew-after-release", lease_ttl=30)
+        lease = await budget.try_acquire()
+        assert lease is not None
+        await budget.release(lease, after=0.5)
+        await budget._renew(keys=[budget.key], args=[budget._ttl_ms, lease.id])  # in flight
+        await asyncio.sleep(1.0)
+        assert await budget.held() == 0
+        await budget.aclose()
+
+    run(main())
+
+
+def test_a_budget_used_from_another_event_loop_says_what_to_do(redis_url: str) -> None:
+    """The Redis client belongs to the loop it was first used on: a second loop (another
+    BlockingWarmPool's, in a thread of its own) gets a clear error, not a hang or a client
+    error from deep inside."""
+
+    async def main() -> None:
+        budget = RedisBudget(redis_url, 2, name="two-loops")
+        lease = await budget.try_acquire()
+        assert lease is not None
+        with pytest.raises(RuntimeError, match="a RedisBudget of its own"):
+            await asyncio.to_thread(asyncio.run, budget.try_acquire())
+        await budget.release(lease)
+        await budget.aclose()
+
+    run(main())

@@ -4,6 +4,7 @@ messages: acks, errors, close codes, malformed fields, refused handshakes, cance
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -14,7 +15,7 @@ from aiohttp import WSMsgType, web
 
 from warmrtc import errors
 from warmrtc._protocol import refusals
-from warmrtc._protocol.endpoints import stream_url
+from warmrtc._protocol.endpoints import Secret, stream_url
 from warmrtc._session.control import ControlChannel
 
 KEY = "sk-test-SECRET-9f8e7d6c5b4a"
@@ -52,9 +53,12 @@ async def drain(ws: web.WebSocketResponse) -> None:
 
 
 @asynccontextmanager
-async def service(script: Script | None = None, status: int | None = None) -> AsyncIterator[str]:
+async def service(
+    script: Script | None = None, status: int | None = None
+) -> AsyncIterator[Callable[[], str]]:
     """A websocket service on 127.0.0.1 (port 0) running ``script`` per connection, or
-    refusing the handshake with HTTP ``status``. Yields the stream URL, key included."""
+    refusing the handshake with HTTP ``status``. Yields what makes the stream URL (key
+    included), as a session hands it to its control channel."""
 
     async def handle(request: web.Request) -> web.StreamResponse:
         if status is not None:
@@ -75,7 +79,9 @@ async def service(script: Script | None = None, status: int | None = None) -> As
     await site.start()
     port = runner.addresses[0][1]
     try:
-        yield stream_url(f"ws://127.0.0.1:{port}", "lucy-2.6", KEY, "warmrtc-test")
+        yield functools.partial(
+            stream_url, f"ws://127.0.0.1:{port}", "lucy-2.6", Secret(KEY), "warmrtc-test"
+        )
     finally:
         await runner.cleanup()
 

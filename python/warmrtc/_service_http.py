@@ -9,7 +9,7 @@ from typing import Any
 
 import aiohttp
 
-from ._protocol.endpoints import API_KEY_HEADER
+from ._protocol.endpoints import API_KEY_HEADER, Secret
 from ._protocol.refusals import error_for_status
 from .errors import ConnectionLostError, ConnectTimeoutError, ProtocolError, WarmrtcError
 
@@ -18,7 +18,7 @@ DETAIL_CHARS = 500  # of a refusal's body, quoted in the error
 
 async def post_json(
     url: str,
-    key: str,
+    key: Secret,
     body: dict[str, Any] | None = None,
     *,
     what: str,
@@ -33,28 +33,34 @@ async def post_json(
     ProtocolError for an answer that is not JSON, ConnectTimeoutError past ``timeout`` and
     ConnectionLostError when the service cannot be reached. ``http``: a session to reuse (one
     per client object); without it the call makes and closes its own."""
-    headers = {API_KEY_HEADER: key, "content-type": "application/json"}
+    failure: WarmrtcError | None = None
     try:
         async with asyncio.timeout(timeout):
             if http is not None:
-                return await _post(http, url, headers, body, what, not_found)
+                return await _post(http, url, key, body, what, not_found)
             async with aiohttp.ClientSession() as own:
-                return await _post(own, url, headers, body, what, not_found)
+                return await _post(own, url, key, body, what, not_found)
     except TimeoutError:
-        raise ConnectTimeoutError(f"{what} did not answer within {timeout:g} s") from None
+        failure = ConnectTimeoutError(f"{what} did not answer within {timeout:g} s")
     except aiohttp.ClientError as e:
-        raise ConnectionLostError(f"{what} could not be reached: {e}") from None
+        failure = ConnectionLostError(f"{what} could not be reached: {e}")
+    # Raised outside the `except` blocks, so that it carries no context: aiohttp's frames
+    # hold the request's headers, the key among them.
+    raise failure
 
 
 async def _post(
     http: aiohttp.ClientSession,
     url: str,
-    headers: dict[str, str],
+    key: Secret,
     body: dict[str, Any] | None,
     what: str,
     not_found: type[WarmrtcError],
 ) -> Any:
-    async with http.post(url, json=body, headers=headers) as response:
+    # The headers hold the key: made inside the call, they are in no variable of ours.
+    async with http.post(
+        url, json=body, headers={API_KEY_HEADER: key.reveal(), "content-type": "application/json"}
+    ) as response:
         text = await response.text()
         if response.status != 200:
             detail = _detail(text) or response.reason or ""

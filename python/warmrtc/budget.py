@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import secrets
+import threading
 import time
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -56,39 +57,45 @@ class Budget(Protocol):
 
 
 class LocalBudget:
-    """A :class:`Budget` inside one process: pools given the same object share its ``limit``."""
+    """A :class:`Budget` inside one process: pools given the same object share its ``limit``,
+    on one event loop or on several (BlockingWarmPools each run one in a thread)."""
 
     def __init__(self, limit: int) -> None:
         self._limit = check_limit(limit)
         self._leases: dict[str, float] = {}  # id -> monotonic expiry (inf while held)
+        self._lock = threading.Lock()  # pools on other loops' threads use it at once
 
     @property
     def limit(self) -> int:
         return self._limit
 
     async def try_acquire(self) -> Lease | None:
-        self._expire()
-        if len(self._leases) >= self._limit:
-            return None
         lease = Lease(secrets.token_hex(8))
-        self._leases[lease.id] = math.inf
+        with self._lock:
+            self._expire()
+            if len(self._leases) >= self._limit:
+                return None
+            self._leases[lease.id] = math.inf
         return lease
 
     async def release(self, lease: Lease, *, after: float = 0.0) -> None:
         after = seconds("after", after, zero=True)
-        if lease.id not in self._leases:
-            return
-        if after == 0:
-            del self._leases[lease.id]
-        else:
-            self._leases[lease.id] = time.monotonic() + after
+        with self._lock:
+            if lease.id not in self._leases:
+                return
+            if after == 0:
+                del self._leases[lease.id]
+            else:
+                self._leases[lease.id] = time.monotonic() + after
 
     async def held(self) -> int:
-        self._expire()
-        return len(self._leases)
+        with self._lock:
+            self._expire()
+            return len(self._leases)
 
     async def aclose(self) -> None:
-        self._leases = {k: v for k, v in self._leases.items() if v != math.inf}
+        with self._lock:
+            self._leases = {k: v for k, v in self._leases.items() if v != math.inf}
 
     def _expire(self) -> None:
         now = time.monotonic()

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Literal, TypedDict, get_args
 
 import numpy as np
 
-from ._protocol.endpoints import DEFAULT_BASE_URL, check_base_url
+from ._protocol.endpoints import DEFAULT_BASE_URL, Secret, check_base_url
 from ._protocol.endpoints import api_key as resolve_api_key
 from ._protocol.limits import check_prompt
 from ._protocol.models import DEFAULT_MODEL, REALTIME_MODELS, RealtimeModel
@@ -68,7 +68,7 @@ class SessionConfig:
     """A checked, resolved :class:`ConnectOptions`: the key looked up, the image encoded."""
 
     model: RealtimeModel
-    api_key: str = field(repr=False)  # a credential: never in a repr
+    api_key: Secret = field(repr=False)  # a credential: never in a repr
     base_url: str = DEFAULT_BASE_URL
     prompt: str | None = None
     image_base64: str | None = field(default=None, repr=False)

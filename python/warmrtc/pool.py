@@ -401,7 +401,12 @@ class WarmPool:
         me = asyncio.current_task()
         for attempt in itertools.count():  # ended by success, a fatal error or close()
             await self._wait_for_capacity()
-            lease = await self._take_slot()
+            try:
+                lease = await self._take_slot()
+            except RuntimeError as e:  # a budget this pool cannot use (closed, another loop)
+                self.last_error = e
+                await self._give_up(e)
+                return
             source = VideoSource(*self._source_args)
             started = time.monotonic()  # the service counts a session's duration from here on
             try:
@@ -420,11 +425,7 @@ class WarmPool:
                     await self._give_back(lease, self.release_delay)
                 # Anything but a WarmrtcError is a bug or a bad option: retrying cannot help.
                 if not isinstance(e, WarmrtcError) or not e.retryable:
-                    log.error("warm pool: %s; no more warm-ups", e)
-                    self._fatal = e
-                    for task in self._warmups - {me}:
-                        task.cancel()  # they would fail the same way
-                    await self._notify()
+                    await self._give_up(e)
                     return
                 delay = retry_delay(attempt + 1)
                 log.warning("warm pool: warm-up failed (%s); again in %g s", e, delay)
@@ -445,6 +446,15 @@ class WarmPool:
                 self._warmups.discard(me)
             await self._notify()
             return
+
+    async def _give_up(self, error: Exception) -> None:
+        """Warming cannot succeed: no more warm-ups; acquire() and wait_warm() raise ``error``."""
+        log.error("warm pool: %s; no more warm-ups", error)
+        self._fatal = error
+        me = asyncio.current_task()
+        for task in self._warmups - {me}:
+            task.cancel()  # they would fail the same way
+        await self._notify()
 
     def _refused(self, error: ConcurrencyLimitError) -> None:
         """A capacity signal: no warm-up until a slot may have been freed."""
@@ -472,6 +482,8 @@ class WarmPool:
             for polls in itertools.count():  # ended by a slot or close()
                 try:
                     lease = await budget.try_acquire()
+                except RuntimeError:  # a budget this pool cannot use (closed, other loop)
+                    raise
                 except Exception as e:  # e.g. Redis is unreachable: try again later
                     self.last_error = e
                     failures += 1

@@ -8,8 +8,10 @@ holders' clocks never matter). Each operation is one Lua script, so it is atomic
   expiring ``lease_ttl`` from now;
 - renew (a heartbeat every ``lease_ttl / 3`` while the holder has leases): push the expiry of
   the holder's leases to ``lease_ttl`` from now; a lease already dropped is reported lost;
-- release: remove the lease, or with ``after`` set its expiry ``after`` seconds from now (the
-  slot counts until the service has freed it), after which no one renews it.
+- release: remove the lease, or with ``after`` put it back as ``released:<id>`` expiring
+  ``after`` seconds from now (the slot counts until the service has freed it): under another
+  name, so that a renewal already on its way finds the lease gone and cannot push it back to a
+  full ``lease_ttl``.
 
 A holder that dies (SIGKILL, a lost machine) stops renewing: its slots come back within
 ``lease_ttl`` (default 70 s, so that they come back 47-70 s after its last heartbeat, never
@@ -84,10 +86,8 @@ end
 RELEASE = (
     _NOW
     + """
-if tonumber(ARGV[1]) <= 0 then
-  redis.call('ZREM', KEYS[1], ARGV[2])
-elseif redis.call('ZSCORE', KEYS[1], ARGV[2]) then
-  redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[1]), ARGV[2])
+if redis.call('ZREM', KEYS[1], ARGV[2]) == 1 and tonumber(ARGV[1]) > 0 then
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), 'released:' .. ARGV[2])
 end
 """
     + _KEEP_KEY
@@ -109,6 +109,11 @@ class RedisBudget:
     ``redis`` is a URL (``redis://host:port/db``, ``rediss://...``, ``unix:///path.sock``) or a
     ``redis.asyncio.Redis`` client (then closing it stays the caller's job). Every holder of
     the same ``name`` must pass the same ``limit``. Needs ``pip install warmrtc[redis]``.
+
+    A Redis client belongs to the event loop it is first used on, and so does this budget: a
+    pool on another loop (each BlockingWarmPool runs one) gets a RedisBudget of its own, with
+    the same ``name`` and ``limit``; they share the budget through Redis. Using one from a
+    second loop raises RuntimeError saying so.
     """
 
     def __init__(
@@ -155,15 +160,29 @@ class RedisBudget:
         self._held = self._redis.register_script(HELD)
         self._mine: set[str] = set()  # lease ids this holder renews
         self._heartbeat: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the one it was first used on
         self._closed = False
 
     @property
     def limit(self) -> int:
         return self._limit
 
+    def _on_its_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif loop is not self._loop:
+            raise RuntimeError(
+                f"RedisBudget {self.name!r} is used from a second event loop; its Redis client "
+                "belongs to the loop it was first used on. Give each loop (each "
+                f"BlockingWarmPool) a RedisBudget of its own with name={self.name!r} and "
+                f"limit={self._limit}: they share the budget through Redis"
+            )
+
     async def try_acquire(self) -> Lease | None:
         if self._closed:
             raise RuntimeError("the budget is closed")
+        self._on_its_loop()
         lease = Lease(secrets.token_hex(12))
         # Cancelled half-way, a lease taken in Redis is not renewed: it expires by itself.
         taken = await self._acquire(keys=[self.key], args=[self._limit, self._ttl_ms, lease.id])
@@ -178,10 +197,12 @@ class RedisBudget:
 
     async def release(self, lease: Lease, *, after: float = 0.0) -> None:
         after = seconds("after", after, zero=True)
+        self._on_its_loop()
         self._mine.discard(lease.id)  # failed below, it expires: no one renews it any more
         await self._release(keys=[self.key], args=[math.ceil(after * 1000), lease.id])
 
     async def held(self) -> int:
+        self._on_its_loop()
         return int(await self._held(keys=[self.key]))
 
     async def aclose(self) -> None:

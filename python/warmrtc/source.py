@@ -16,7 +16,7 @@ from livekit import rtc
 from livekit.rtc._ffi_client import FfiClient
 
 from ._core import Pipeline
-from ._media import exit_hook, native_logs
+from ._media import ffi_process
 
 if TYPE_CHECKING:
     from ._core import PipelineStats
@@ -87,8 +87,7 @@ class VideoSource:
         if threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads!r}")
         request, drop = _ffi_function_addresses()
-        exit_hook.install()  # every session has a source: its rooms are closed before exit
-        native_logs.configure()  # and livekit's native logs stay native
+        ffi_process.prepare()
         rtc_source = rtc.VideoSource(width, height) if _positive_ints(width, height) else None
         handle = rtc_source._ffi_handle.handle if rtc_source is not None else 0
         try:

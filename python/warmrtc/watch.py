@@ -21,7 +21,7 @@ from ._media.latest_queue import FRAME_DEPTH
 from ._media.model_output import ModelOutput
 from ._media.room import Room
 from ._media.rtc_frame import GeneratedFrame
-from ._protocol.endpoints import DEFAULT_BASE_URL, check_base_url, watch_url
+from ._protocol.endpoints import DEFAULT_BASE_URL, Secret, check_base_url, watch_url
 from ._protocol.endpoints import api_key as resolve_api_key
 from ._service_http import post_json
 from ._session.fanout import Fanout
@@ -128,7 +128,7 @@ class Spectator:
 class Watching:
     """What :func:`watch` returns: await it, or use it as ``async with``."""
 
-    def __init__(self, room: str, api_key: str, base_url: str, **kwargs: Any) -> None:
+    def __init__(self, room: str, api_key: Secret, base_url: str, **kwargs: Any) -> None:
         self._args = (room, api_key, base_url)
         self._kwargs = kwargs
         self._spectator: Spectator | None = None
@@ -185,7 +185,7 @@ def watch(
 
 async def _watch(
     room: str,
-    api_key: str,
+    api_key: Secret,
     base_url: str,
     *,
     output_format: OutputFormat,
@@ -209,7 +209,7 @@ async def _watch(
         raise ConnectTimeoutError(f"watching room {room!r} took over {timeout:g} s") from None
 
 
-async def _request_token(room: str, api_key: str, base_url: str, timeout: float) -> Any:
+async def _request_token(room: str, api_key: Secret, base_url: str, timeout: float) -> Any:
     body = await post_json(
         watch_url(base_url, room),
         api_key,

@@ -26,6 +26,7 @@ from livekit import rtc
 
 from .. import _trace
 from ..errors import ConnectionLostError
+from . import ffi_process
 from .native_call import outcome, run_to_end
 
 log = logging.getLogger("warmrtc")
@@ -65,6 +66,7 @@ class Room:
     state, bounded). All on one loop. ``rtc`` is livekit's room, for its events and tracks."""
 
     def __init__(self, name: str) -> None:
+        ffi_process.prepare()  # a viewer-only process has rooms and no source
         self.rtc = rtc.Room()
         self._name = name  # for logs and traces: whose room this is
         self._in_flight: set[asyncio.Future[Any]] = set()

@@ -24,12 +24,37 @@ WATCH_PATH = "/watch-stream/"  # + the room's name
 SESSIONS_PATH = "/sessions"  # the emulator's report of what it saw
 
 
-def api_key(explicit: str | None) -> str:
+class Secret:
+    """A credential, shown as ``***`` by every repr and str: no log line, repr or frame an
+    error tracker captures holds it. ``reveal()`` it where the protocol needs it (the stream's
+    URL, a header), inside that one expression, and nowhere else."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def api_key(explicit: str | None) -> Secret:
     """``explicit``, else ``$DECART_API_KEY``; ValueError when neither gives a key."""
     key = explicit if explicit is not None else os.environ.get(API_KEY_ENV)
     if not isinstance(key, str) or not key:
         raise ValueError(f"no API key: pass api_key= or set {API_KEY_ENV}")
-    return key
+    return Secret(key)
 
 
 def check_base_url(base_url: object) -> str | None:
@@ -64,10 +89,11 @@ def http_base(base_url: str) -> str:
     return base
 
 
-def stream_url(base_url: str, model: str, key: str, user_agent: str) -> str:
-    """The realtime stream's URL, as decart 0.2.4 builds it (the room info comes early)."""
+def stream_url(base_url: str, model: str, key: Secret, user_agent: str) -> str:
+    """The realtime stream's URL, as decart 0.2.4 builds it (the room info comes early). It
+    holds the key: build it inside the call that uses it, never into a variable."""
     return (
-        f"{ws_base(base_url)}{STREAM_PATH}?api_key={quote(key)}&model={quote(model)}"
+        f"{ws_base(base_url)}{STREAM_PATH}?api_key={quote(key.reveal())}&model={quote(model)}"
         f"&livekit_early_room_info=true&user_agent={quote(user_agent)}"
     )
 
@@ -85,6 +111,7 @@ __all__ = [
     "STREAM_PATH",
     "TOKENS_PATH",
     "WATCH_PATH",
+    "Secret",
     "api_key",
     "check_base_url",
     "http_base",

@@ -133,16 +133,18 @@ class ControlChannel:
     def closed(self) -> bool:
         return self._closed_error is not None or self._closing
 
-    async def open(self, url: str, timeout: float) -> None:
-        """Opens the websocket. Raises AuthenticationError/ModelError/... for a refused
-        handshake, ConnectTimeoutError or ConnectionLostError. The key in ``url`` appears in
-        nothing the raised exception holds."""
+    async def open(self, url: Callable[[], str], timeout: float) -> None:
+        """Opens the websocket at ``url()``. Raises AuthenticationError/ModelError/... for a
+        refused handshake, ConnectTimeoutError or ConnectionLostError. The URL holds the key:
+        it is made only inside the call that connects, so that no variable of a frame the
+        raised exception carries (and no message of it) holds the key."""
         if self._http is not None or self.closed:
             raise RuntimeError("open() can be called once per ControlChannel")
         http = self._http = aiohttp.ClientSession()
         failure: WarmrtcError | None = None
         try:
-            self._ws = await asyncio.wait_for(http.ws_connect(url, heartbeat=HEARTBEAT), timeout)
+            # The URL holds the key: made inside this call, it is in no variable of ours.
+            self._ws = await asyncio.wait_for(http.ws_connect(url(), heartbeat=HEARTBEAT), timeout)
         except TimeoutError:
             failure = ConnectTimeoutError(f"the control channel did not open in {timeout:g} s")
         except aiohttp.WSServerHandshakeError as e:
@@ -156,7 +158,6 @@ class ControlChannel:
         if failure is not None:
             # Raised here, outside the `except` blocks, so that it has no __context__: the
             # aiohttp error quotes the whole URL, key included.
-            del url
             self._closed_error = failure
             await http.close()
             raise failure

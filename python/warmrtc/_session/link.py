@@ -146,10 +146,7 @@ class ServiceLink:
                     self._control_event, lambda error: self._control_closed(control, error)
                 )
                 self._control = control
-                url = stream_url(
-                    config.base_url, config.model.name, config.api_key, f"warmrtc/{_version}"
-                )
-                await control.open(url, timeout)
+                await control.open(self._stream_url, timeout)
                 done("control", "room_info")
                 # The initial state goes right behind the join; the room is joined and the
                 # track published while it applies: the service drops frames until it has.
@@ -178,11 +175,19 @@ class ServiceLink:
                 done("initial_state", "")
         except TimeoutError:
             self._failed(step, started)
-            what = STEP_NAMES.get(step, step)
-            raise ConnectTimeoutError(f"{what} did not finish within {timeout:g} s") from None
         except BaseException:
             self._failed(step, started)
             raise
+        else:
+            return
+        # Raised here, outside the `except` block, so that it carries no context: the timeout
+        # was raised out of aiohttp's and livekit's frames, whose variables hold the URLs.
+        what = STEP_NAMES.get(step, step)
+        raise ConnectTimeoutError(f"{what} did not finish within {timeout:g} s")
+
+    def _stream_url(self) -> str:
+        config = self._config
+        return stream_url(config.base_url, config.model.name, config.api_key, f"warmrtc/{_version}")
 
     def _failed(self, step: str, started: float) -> None:
         # The failed step goes last in ``steps``, with the time it ran for.
