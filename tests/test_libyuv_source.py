@@ -118,7 +118,7 @@ def test_unpacks_the_libyuv_folder_and_reuses_it(
     sha = registry.serve(crate(GOOD))
     dest = tmp_path / "third_party" / "libyuv"
     script.fetch(dest, registry.url, sha)
-    files = sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())
+    files = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
     assert files == [
         script.STAMP,
         "CMakeLists.txt",
