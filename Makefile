@@ -3,7 +3,7 @@
 VENV ?= .cache/venv
 PYTHON := $(VENV)/bin/python
 CPP_SOURCES := $(wildcard cpp/*.cpp cpp/*.hpp)
-PY_SOURCES := python tests benchmarks
+PY_SOURCES := python tests benchmarks scripts/libyuv-source
 
 .PHONY: install lint format test unit wheel bench demo stack clean
 
@@ -16,7 +16,7 @@ lint: install
 	$(PYTHON) -m ruff check $(PY_SOURCES)
 	$(PYTHON) -m ruff format --check $(PY_SOURCES)
 	clang-format --dry-run --Werror $(CPP_SOURCES)
-	shellcheck -S warning scripts/libyuv-source scripts/check-wheel scripts/dev-env .ci/run
+	shellcheck -S warning scripts/check-wheel scripts/dev-env scripts/without-libyuv .ci/run
 	$(PYTHON) -m mypy.stubtest warmrtc._core --allowlist tests/stubtest-allowlist.txt
 	$(PYTHON) -m mypy python/warmrtc
 
