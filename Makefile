@@ -5,7 +5,7 @@ PYTHON := $(VENV)/bin/python
 CPP_SOURCES := $(wildcard cpp/*.cpp cpp/*.hpp)
 PY_SOURCES := python tests benchmarks
 
-.PHONY: install lint format test unit wheel py314 bench demo stack clean
+.PHONY: install lint format test unit wheel py314 py314-e2e bench demo stack clean
 
 # The project environment and an editable install: scripts/dev-env checks the prerequisites,
 # and the native core is rebuilt into build/ (incrementally) on every install.
@@ -46,6 +46,10 @@ wheel: install
 # (root only; see scripts/py314). Needs no project venv.
 py314:
 	scripts/py314
+
+# The same with the end-to-end tests, in the local stack inside the chroot (not in CI).
+py314-e2e: install stack
+	WARMRTC_LIVEKIT_SERVER="$$($(PYTHON) -m warmrtc.stack --install)" scripts/py314 --e2e
 
 # Every benchmark, then one table of every figure beside its target (benchmarks/report.py).
 # The official client, the cold-start reference, gets an environment of its own (its
