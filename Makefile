@@ -5,7 +5,7 @@ PYTHON := $(VENV)/bin/python
 CPP_SOURCES := $(wildcard cpp/*.cpp cpp/*.hpp)
 PY_SOURCES := python tests benchmarks scripts/libyuv-source
 
-.PHONY: install lint format test unit wheel bench demo stack clean
+.PHONY: install lint format test unit wheel py314 py314-e2e bench demo stack clean
 
 # The project environment and an editable install: scripts/dev-env checks the prerequisites,
 # and the native core is rebuilt into build/ (incrementally) on every install.
@@ -16,7 +16,8 @@ lint: install
 	$(PYTHON) -m ruff check $(PY_SOURCES)
 	$(PYTHON) -m ruff format --check $(PY_SOURCES)
 	clang-format --dry-run --Werror $(CPP_SOURCES)
-	shellcheck -S warning scripts/check-wheel scripts/dev-env scripts/without-libyuv .ci/run
+	shellcheck -S warning scripts/check-wheel scripts/dev-env scripts/without-libyuv scripts/py314 \
+	  .ci/run
 	$(PYTHON) -m mypy.stubtest warmrtc._core --allowlist tests/stubtest-allowlist.txt
 	$(PYTHON) -m mypy python/warmrtc
 
@@ -40,6 +41,15 @@ stack: install
 # Release artifacts as the wheels workflow builds them, checked: see scripts/check-wheel.
 wheel: install
 	PYTHON=$(PYTHON) scripts/check-wheel
+
+# The unit tests on CPython 3.14, in a Debian unstable chroot kept in the per-user cache
+# (root only; see scripts/py314). Needs no project venv.
+py314:
+	scripts/py314
+
+# The same with the end-to-end tests, in the local stack inside the chroot (not in CI).
+py314-e2e: install stack
+	WARMRTC_LIVEKIT_SERVER="$$($(PYTHON) -m warmrtc.stack --install)" scripts/py314 --e2e
 
 # Every benchmark, then one table of every figure beside its target (benchmarks/report.py).
 # The official client, the cold-start reference, gets an environment of its own (its
