@@ -5,7 +5,7 @@ PYTHON := $(VENV)/bin/python
 CPP_SOURCES := $(wildcard cpp/*.cpp cpp/*.hpp)
 PY_SOURCES := python tests benchmarks scripts/libyuv-source
 
-.PHONY: install lint format test unit wheel py314 py314-e2e bench demo stack clean
+.PHONY: install lint format test unit wheel py314 py314-e2e bench demo stack browser clean
 
 # The project environment and an editable install: scripts/dev-env checks the prerequisites,
 # and the native core is rebuilt into build/ (incrementally) on every install.
@@ -31,12 +31,27 @@ unit: install
 	$(PYTHON) -m pytest -q tests --ignore=tests/e2e
 
 # The whole suite, inside the local stack's network namespace (no root needed; see README).
-test: install lint stack
+test: install lint stack browser
 	$(PYTHON) -m warmrtc stack -- $(PYTHON) -m pytest -q -rA tests
 
 # The pinned livekit-server, built with Go into the per-user cache once.
 stack: install
 	$(PYTHON) -m warmrtc stack --install >/dev/null
+
+# The JavaScript of the browser test (Decart's JS SDK, pinned by its lockfile), installed with
+# npm before the tests enter the stack's namespace, which has no route to the registry. Again
+# only when package.json or the lockfile changed; npm's own cache serves repeated installs.
+# No install scripts run (esbuild then starts through its Node.js launcher). Without npm the
+# suite still runs, and the browser test fails saying what to install.
+BROWSER_DIR := tests/e2e/browser
+browser: $(BROWSER_DIR)/node_modules/.installed
+
+$(BROWSER_DIR)/node_modules/.installed: $(BROWSER_DIR)/package.json $(BROWSER_DIR)/package-lock.json
+	@if command -v npm >/dev/null; then \
+		cd $(BROWSER_DIR) && npm ci --no-audit --no-fund --prefer-offline --ignore-scripts && touch node_modules/.installed; \
+	else \
+		echo "make browser: no npm, the browser test will fail (Debian: apt-get install nodejs npm)" >&2; \
+	fi
 
 # Release artifacts as the wheels workflow builds them, checked: see scripts/check-wheel.
 wheel: install
@@ -70,4 +85,5 @@ demo: install stack
 	$(PYTHON) -m warmrtc.cli demo $(DEMO_ARGS)
 
 clean:
-	rm -rf build dist wheelhouse .cache/wheel-venv .pytest_cache .ruff_cache .mypy_cache .hypothesis
+	rm -rf build dist wheelhouse .cache/wheel-venv .pytest_cache .ruff_cache .mypy_cache .hypothesis \
+		$(BROWSER_DIR)/node_modules
