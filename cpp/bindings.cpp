@@ -283,7 +283,8 @@ constexpr const char* kToI420Doc =
     R"doc(Converts a frame to one contiguous I420 array (Y rows, then U, then V).
 
 frame: for "rgb24" "bgr24" "rgba" "bgra" "argb" "abgr" an (h, w, 3 or 4) uint8 array with any
-positive strides (float32 in [0, 1] is taken for rgb24/bgr24); "gray" (h, w) or (h, w, 1);
+positive strides (float32 in [0, 1] is taken for rgb24/bgr24: values outside it are clamped, NaN
+counts as 0 and +inf as 1); "gray" (h, w) or (h, w, 1);
 "yuyv"/"uyvy" (h, w, 2) with an even w; "i420" a (y, u, v) tuple of (h, w), (ceil(h/2),
 ceil(w/2)) planes, or one C-contiguous (h + ceil(h/2), w) array with an even w; "nv12"/"nv21"
 a (y, uv) tuple with uv (ceil(h/2), ceil(w/2), 2) or (ceil(h/2), 2*ceil(w/2)), or one

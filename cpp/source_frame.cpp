@@ -31,7 +31,22 @@ void check_dimensions(int width, int height, PixelFormat format) {
   }
 }
 
+// How flat bytes of a frame in `format` become an array of its shape.
+std::string reshaped(PixelFormat format) {
+  const std::string from = "numpy.frombuffer(data, numpy.uint8).reshape(";
+  if (is_planar_yuv(format)) return from + "h * 3 // 2, w)";
+  const int channels = packed_channels(format);
+  if (channels == 1) return from + "h, w)";
+  return from + "h, w, " + std::to_string(channels) + ")";
+}
+
 void check_common(PixelFormat format, const ArrayView& a, const char* what) {
+  if (a.ndim == 1) {  // flat bytes (frame.tobytes(), a bytearray): the shape is what is missing
+    throw std::invalid_argument(std::string(what) + " has shape " + shape_text(a) +
+                                ", one-dimensional as flat bytes are; " +
+                                pixel_format_name(format) +
+                                " needs a numpy array in the frame's shape: " + reshaped(format));
+  }
   if (a.type == ElementType::F32 && !accepts_float(format)) {
     throw FrameTypeError(std::string(what) + " has dtype float32; " + pixel_format_name(format) +
                          " needs uint8 (float32 in [0, 1] is taken for rgb24 and bgr24 only)");

@@ -111,3 +111,30 @@ def test_fuzz_plane_tuples_never_crash(planes: list[tuple[int, int, int]], fmt: 
         warmrtc.to_i420(arrays, fmt)
     except (ValueError, TypeError):
         pass
+
+
+@pytest.mark.parametrize("fmt", ["bgr24", "rgba", "gray", "i420", "nv12"])
+def test_flat_bytes_are_named_as_flat_not_as_too_large(fmt: str) -> None:
+    """``capture(frame.tobytes())``: the frame's bytes are there, its shape is not; the error
+    says that (it said the frame was larger than 16384 per side)."""
+    frame = np.zeros((720, 1280, 3), np.uint8)
+    source = warmrtc.VideoSource(1280, 720, fmt)
+    try:
+        with pytest.raises(ValueError) as info:
+            source.capture(frame.tobytes())
+        message = str(info.value)
+        assert "16384" not in message and "one-dimensional" in message, message
+        assert "numpy" in message and "shape" in message
+    finally:
+        source.close()
+
+
+def test_float_frames_out_of_range_are_defined() -> None:
+    """float32 rgb24/bgr24 frames are taken in [0, 1]: values outside it are clamped, NaN
+    counts as 0 (black), +inf as 1 and -inf as 0, the same on every path."""
+    odd = np.array([np.nan, np.inf, -np.inf, 2.0, -1.0, 0.0, 1.0, 0.5], np.float32)
+    frame = np.repeat(odd, 6).reshape(8, 6, 1).repeat(3, axis=2).reshape(8, 6, 3)
+    clamped = np.nan_to_num(frame, nan=0.0, posinf=1.0, neginf=0.0).clip(0.0, 1.0)
+    expected = warmrtc.to_i420((clamped * 255 + 0.5).astype(np.uint8), "rgb24")
+    got = warmrtc.to_i420(np.ascontiguousarray(frame), "rgb24")
+    assert np.array_equal(got, expected)

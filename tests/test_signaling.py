@@ -713,3 +713,29 @@ def test_an_error_right_before_the_close_still_says_what_it_was() -> None:
             await ch.close()
 
     run(main())
+
+
+def test_an_error_then_the_end_is_a_failure_worth_a_new_session() -> None:
+    """The model failed: the service says so, ends generation and closes. That end is the
+    error's (retryable), not an end on purpose."""
+
+    async def script(ws: web.WebSocketResponse) -> None:
+        await ws.send_json({"type": "generation_tick", "seconds": 1})
+        await ws.send_json({"type": "error", "error": "inference failed"})
+        await ws.send_json({"type": "generation_ended", "seconds": 1, "reason": "error"})
+        await ws.close(code=1000, message=b"error")
+
+    async def main() -> None:
+        rec = Recorder()
+        async with service(script) as url:
+            ch = rec.channel()
+            await ch.open(url, 5)
+            for _ in range(100):
+                if ch.closed:
+                    break
+                await asyncio.sleep(0.02)
+            assert [type(e) for e in rec.closed] == [errors.ProtocolError], rec.closed
+            assert rec.closed[0].retryable
+            await ch.close()
+
+    run(main())

@@ -118,7 +118,7 @@ class VideoSource:
         ``frame``: a numpy array (or buffer) in ``fmt``, any strides: ``(h, w, 3)`` for
         bgr24/rgb24, ``(h, w, 4)`` for the 32-bit formats, ``(h*3//2, w)`` for i420/nv12/nv21,
         a ``(y, u, v)`` / ``(y, uv)`` tuple of planes, float32 ``(h, w, 3)`` in [0, 1] for
-        rgb24/bgr24 (NaN is refused; values outside [0, 1] are clamped). A frame of another
+        rgb24/bgr24 (values outside it are clamped, NaN counts as 0). A frame of another
         size is scaled to ``width`` x ``height``. ``timestamp_us``: the capture time to stamp
         (unix epoch microseconds; default now). Bad frames raise ValueError/TypeError."""
         return self._pipeline.capture(frame, timestamp_us)

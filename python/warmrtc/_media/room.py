@@ -27,7 +27,7 @@ from livekit import rtc
 from .. import _trace
 from ..errors import ConnectionLostError
 from . import ffi_process
-from .native_call import outcome, run_to_end
+from .native_call import Settling, outcome, run_to_end
 
 log = logging.getLogger("warmrtc")
 T = TypeVar("T")
@@ -70,7 +70,7 @@ class Room:
         self.rtc = rtc.Room()
         self._name = name  # for logs and traces: whose room this is
         self._in_flight: set[asyncio.Future[Any]] = set()
-        self._leaving: asyncio.Task[None] | None = None
+        self._leaving: Settling | None = None
 
     @property
     def leaving(self) -> bool:
@@ -108,12 +108,12 @@ class Room:
         _track(task)
         return await asyncio.shield(task)
 
-    def leave_soon(self) -> asyncio.Task[None]:
-        """Starts the leave without waiting for it (it is in :func:`unfinished` until done)."""
+    def leave_soon(self) -> Settling:
+        """Starts the leave without waiting for it (it is in :func:`unfinished` until done).
+        It runs to its end (it is bounded), even when the loop is ending: cancelled half-way,
+        livekit's leave would leave the participant in the room."""
         if self._leaving is None:
-            self._leaving = asyncio.get_running_loop().create_task(
-                self._leave(), name=f"warmrtc-{self._name}-leave"
-            )
+            self._leaving = run_to_end(self._leave())
             _track(self._leaving)
         return self._leaving
 
@@ -129,7 +129,8 @@ class Room:
 
     async def _disconnect(self) -> None:
         try:
-            await asyncio.wait_for(self.rtc.disconnect(), LEAVE_TIMEOUT)
+            async with asyncio.timeout(LEAVE_TIMEOUT):  # in this task: see leave_soon()
+                await self.rtc.disconnect()
         except TimeoutError:
             log.warning(
                 "%s: leaving room %s took over %g s; given up",

@@ -121,9 +121,10 @@ class ControlChannel:
         self._requests: list[_Request] = []  # in flight, oldest first
         self._initial: _Request | None = None  # the join's initial state, until its ack is taken
         self._closed_error: WarmrtcError | None = None  # set once, when the channel ends
-        # The text of an `error` message that is the last one so far: the protocol's errors
-        # carry no code, and one right before a close says what the close was. Any later
-        # message means the session went on, and the error says nothing about how it ends.
+        # The text of an `error` message that opens the session's end: the protocol's errors
+        # carry no code, and one followed by nothing but generation_ended and the close says
+        # what that end was (the model failed: worth a new session). Any other message after
+        # it means the session went on, and the error says nothing about how it ends.
         self._service_error: str | None = None
         self._ended: str | None = None  # reason of the last `generation_ended` (or "ended")
         self._close_reason = ""
@@ -235,8 +236,12 @@ class ControlChannel:
         deadline = loop.time() + timeout
         try:
             if self._ws is not None and not self._ws.closed:
+                # In this task, not one of wait_for's: a shutdown runs to its end even when
+                # the loop is ending, and the closing handshake with it, which releases the
+                # socket (a handshake cut short leaves aiohttp's connection unclosed).
                 try:
-                    await asyncio.wait_for(self._ws.close(), timeout)
+                    async with asyncio.timeout(timeout):
+                        await self._ws.close()
                 except (TimeoutError, aiohttp.ClientError, ConnectionError) as e:
                     log.debug("control channel: closing handshake cut short (%s)", type(e).__name__)
             reader = self._reader
@@ -343,7 +348,7 @@ class ControlChannel:
             log.debug("control channel: a JSON %s is no message; ignored", type(message).__name__)
             return
         kind = message.get("type")
-        if kind != "error":
+        if kind not in ("error", "generation_ended"):
             self._service_error = None
         try:
             if kind == "livekit_room_info":

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
+from .._media.native_call import Settling, run_to_end
 from ..errors import (
     ConcurrencyLimitError,
     ConnectionLostError,
@@ -101,7 +102,7 @@ class Lifecycle:
         self._before_shutdown = before_shutdown
         self._state = State.CONNECTING
         self._reconnect_task: asyncio.Task[None] | None = None
-        self._shutdown_task: asyncio.Task[None] | None = None
+        self._shutdown_task: Settling | None = None
         self._exit_guard: asyncio.Task[None] | None = None
         self._lost_while_establishing: WarmrtcError | None = None
         self.last_error: WarmrtcError | None = None
@@ -269,9 +270,10 @@ class Lifecycle:
 
     def _begin_shutdown(self, *, wait_native: bool) -> None:
         if self._shutdown_task is None:
-            self._shutdown_task = asyncio.get_running_loop().create_task(
-                self._shut_down(wait_native), name="warmrtc-shutdown"
-            )
+            # A shutdown runs to its end (it is bounded): cancelled before its first step (as
+            # asyncio.run() ending cancels every task left) it would never close the control
+            # channel or leave the room at all.
+            self._shutdown_task = run_to_end(self._shut_down(wait_native))
 
     async def _await_shutdown(self) -> None:
         # Shielded: a caller cancelled while waiting (a pool closing, a timeout) does not cut
@@ -288,6 +290,8 @@ class Lifecycle:
                     task.cancel()
                     await asyncio.gather(task, return_exceptions=True)
             await self._link.teardown(wait_native=wait_native)
+        except Exception:  # a bug: said here, where nobody awaits the shutdown's outcome
+            log.exception("session %s: the shutdown failed", self._link.session_id)
         finally:
             self._set_state(State.DISCONNECTED, str(self.last_error or "disconnected"))
 
