@@ -81,3 +81,32 @@ def test_billing_carries_the_seconds_of_earlier_service_sessions() -> None:
     assert billing.seconds == 3
     billing.tick(1)
     assert billing.seconds == 4
+
+
+def test_resolution_and_speed_go_into_the_stream_url_as_the_official_client_sends_them() -> None:
+    from warmrtc._protocol.endpoints import Secret, stream_url
+
+    plain = stream_url("wss://x", "lucy-2.6", Secret("k"), "ua")
+    asked = stream_url("wss://x", "lucy-2.6", Secret("k"), "ua", resolution="1080p", speed="fast")
+    assert "resolution" not in plain and "speed" not in plain
+    assert "&resolution=1080p&speed=fast&" in asked and asked.startswith("wss://x/v1/stream?")
+    config = SessionConfig.of("lucy-2.6", api_key="k", resolution="1080p", speed="fast")
+    assert (config.resolution, config.speed) == ("1080p", "fast")
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"resolution": "4k"}, "resolution must be one of 720p, 1080p"),
+        ({"speed": "turbo"}, "speed"),
+    ],
+)
+def test_bad_resolution_or_speed_is_named(options: dict[str, str], words: str) -> None:
+    with pytest.raises(ValueError, match=words):
+        SessionConfig.of("lucy-2.6", api_key="k", **options)  # type: ignore[arg-type]
+
+
+def test_fast_on_a_model_without_the_tier_warns_and_is_still_asked_for() -> None:
+    with pytest.warns(UserWarning, match="no 'fast' tier"):
+        config = SessionConfig.of("lucy-restyle-2", api_key="k", speed="fast")
+    assert config.speed == "fast"

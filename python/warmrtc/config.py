@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,15 @@ import numpy as np
 from ._protocol.endpoints import DEFAULT_BASE_URL, Secret, check_base_url
 from ._protocol.endpoints import api_key as resolve_api_key
 from ._protocol.limits import check_prompt
-from ._protocol.models import DEFAULT_MODEL, REALTIME_MODELS, RealtimeModel
+from ._protocol.models import (
+    DEFAULT_MODEL,
+    REALTIME_MODELS,
+    RESOLUTIONS,
+    SPEEDS,
+    RealtimeModel,
+    Resolution,
+    Speed,
+)
 
 if TYPE_CHECKING:
     from .events import Event
@@ -48,6 +57,9 @@ class ConnectOptions(TypedDict, total=False):
     - ``stats_interval``: seconds between :class:`warmrtc.StatsEvent` events (None: none).
     - ``timeout``: seconds the whole connect (and each reconnect attempt) may take (30).
     - ``reconnect_attempts``: tries after a lost connection before giving up (5; 0: none).
+    - ``resolution``: ``"720p"`` or ``"1080p"``, asked of the service (None: the model's own).
+    - ``speed``: ``"fast"``: the service's faster tier, where the model has one (lower latency,
+      the same quality, billed at twice the rate); None: the standard tier.
     """
 
     api_key: str | None
@@ -61,6 +73,8 @@ class ConnectOptions(TypedDict, total=False):
     stats_interval: float | None
     timeout: float
     reconnect_attempts: int
+    resolution: Resolution | None
+    speed: Speed | None
 
 
 @dataclass(frozen=True)
@@ -79,6 +93,8 @@ class SessionConfig:
     stats_interval: float | None = None
     timeout: float = 30.0
     reconnect_attempts: int = 5
+    resolution: Resolution | None = None
+    speed: Speed | None = None
 
     @classmethod
     def of(
@@ -96,6 +112,8 @@ class SessionConfig:
         stats_interval: float | None = None,
         timeout: float = 30,
         reconnect_attempts: int = 5,
+        resolution: Resolution | None = None,
+        speed: Speed | None = None,
     ) -> SessionConfig:
         """Checks every option; raises TypeError/ValueError naming the one that is wrong."""
         if not isinstance(model, str) or not model:
@@ -120,8 +138,23 @@ class SessionConfig:
             or reconnect_attempts < 0
         ):
             raise ValueError(f"reconnect_attempts must be an int >= 0, got {reconnect_attempts!r}")
+        if resolution is not None and resolution not in RESOLUTIONS:
+            raise ValueError(
+                f"resolution must be one of {', '.join(RESOLUTIONS)}, got {resolution!r}"
+            )
+        if speed is not None and speed not in SPEEDS:
+            raise ValueError(f"speed must be one of {', '.join(SPEEDS)} or None, got {speed!r}")
+        realtime = _model(model)
+        if speed is not None and speed not in realtime.speeds:
+            # As decart's own client does: sent all the same (the service may know better).
+            warnings.warn(
+                f"model {model!r} has no {speed!r} tier that we know of; the service ignores "
+                "the option for models without it",
+                UserWarning,
+                stacklevel=3,
+            )
         return cls(
-            model=_model(model),
+            model=realtime,
             api_key=key,
             base_url=base_url or DEFAULT_BASE_URL,
             prompt=prompt,
@@ -133,6 +166,8 @@ class SessionConfig:
             stats_interval=None if stats_interval is None else float(stats_interval),
             timeout=float(timeout),
             reconnect_attempts=reconnect_attempts,
+            resolution=resolution,
+            speed=speed,
         )
 
 

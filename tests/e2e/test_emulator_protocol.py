@@ -9,6 +9,8 @@ import aiohttp
 from conftest import API_KEY
 from control import http_url, open_control, receive, receive_type, sessions
 
+import warmrtc
+
 
 def test_handshake_acks_and_errors(emulator_url: str) -> None:
     async def walk() -> None:
@@ -139,3 +141,37 @@ def test_bad_messages_get_an_error_and_the_session_goes_on(emulator_url: str) ->
             await ws.close()
 
     asyncio.run(asyncio.wait_for(walk(), 60))
+
+
+def test_the_emulator_records_what_a_session_asked_for(emulator_url: str) -> None:
+    """resolution and speed, as connect() sends them in the stream URL (as decart 0.2.4 does),
+    are in the session's report; a session that asks for neither shows None."""
+
+    async def run() -> None:
+        sources = [warmrtc.VideoSource(64, 48) for _ in range(2)]
+        try:
+            asked = await warmrtc.connect(
+                sources[0],
+                api_key=API_KEY,
+                base_url=emulator_url,
+                start_muted=True,
+                resolution="1080p",
+                speed="fast",
+            )
+            plain = await warmrtc.connect(
+                sources[1], api_key=API_KEY, base_url=emulator_url, start_muted=True
+            )
+            async with aiohttp.ClientSession() as http:
+                reports = await sessions(http, emulator_url, API_KEY)
+            mine = reports[asked.session_id]
+            assert (mine["resolution"], mine["speed"]) == ("1080p", "fast")
+            assert mine["user_agent"].startswith("warmrtc/")
+            other = reports[plain.session_id]
+            assert (other["resolution"], other["speed"]) == (None, None)
+            await asked.disconnect()
+            await plain.disconnect()
+        finally:
+            for source in sources:
+                source.close()
+
+    asyncio.run(asyncio.wait_for(run(), 60))

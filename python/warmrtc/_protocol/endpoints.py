@@ -89,12 +89,26 @@ def http_base(base_url: str) -> str:
     return base
 
 
-def stream_url(base_url: str, model: str, key: Secret, user_agent: str) -> str:
-    """The realtime stream's URL, as decart 0.2.4 builds it (the room info comes early). It
-    holds the key: build it inside the call that uses it, never into a variable."""
+def stream_url(
+    base_url: str,
+    model: str,
+    key: Secret,
+    user_agent: str,
+    *,
+    resolution: str | None = None,
+    speed: str | None = None,
+) -> str:
+    """The realtime stream's URL, as decart 0.2.4 builds it (the room info comes early; the
+    ``resolution`` and ``speed`` asked for, when they are). It holds the key: build it inside
+    the call that uses it, never into a variable."""
+    asked = "".join(
+        f"&{name}={quote(value)}"
+        for name, value in (("resolution", resolution), ("speed", speed))
+        if value is not None
+    )
     return (
         f"{ws_base(base_url)}{STREAM_PATH}?api_key={quote(key.reveal())}&model={quote(model)}"
-        f"&livekit_early_room_info=true&user_agent={quote(user_agent)}"
+        f"&livekit_early_room_info=true{asked}&user_agent={quote(user_agent)}"
     )
 
 

@@ -187,7 +187,14 @@ class ServiceLink:
 
     def _stream_url(self) -> str:
         config = self._config
-        return stream_url(config.base_url, config.model.name, config.api_key, f"warmrtc/{_version}")
+        return stream_url(
+            config.base_url,
+            config.model.name,
+            config.api_key,
+            f"warmrtc/{_version}",
+            resolution=config.resolution,
+            speed=config.speed,
+        )
 
     def _failed(self, step: str, started: float) -> None:
         # The failed step goes last in ``steps``, with the time it ran for.

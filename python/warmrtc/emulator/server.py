@@ -103,6 +103,10 @@ class Session:
     ticks: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
     holds_slot: bool = True  # until the slot is free again, a while after the session ended
     expiry: asyncio.TimerHandle | None = None  # the token's maxSessionDuration
+    # What the client asked for on connect, as its stream URL's query says (None: nothing).
+    resolution: str | None = None
+    speed: str | None = None
+    user_agent: str | None = None
 
     def report(self) -> dict[str, Any]:
         m = self.meter
@@ -118,6 +122,9 @@ class Session:
             "last_frame_at": m.last_frame_at,
             "holds_slot": self.holds_slot,
             "model_pid": self.inference.pid if self.inference is not None else None,
+            "resolution": self.resolution,
+            "speed": self.speed,
+            "user_agent": self.user_agent,
         }
 
 
@@ -290,6 +297,9 @@ class Emulator:
             owner=caller.owner,
             token_key=token.key if token is not None else None,
             transport=request.transport,
+            resolution=request.query.get("resolution"),
+            speed=request.query.get("speed"),
+            user_agent=request.query.get("user_agent"),
         )
         self.sessions[session.session_id] = session
         log.info("session %s opened (model %s)", session.session_id, model.name)
