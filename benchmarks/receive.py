@@ -33,9 +33,9 @@ from livekit import rtc
 
 import warmrtc
 from figures import Figure, publish
-from warmrtc._media import media_link as media
 from warmrtc._media.model_output import ModelOutput
 from warmrtc._media.rtc_frame import GeneratedFrame, i420_planes, output_frame
+from warmrtc._session import media_link as media
 from warmrtc.local.demo import Camera, moving_pattern
 from warmrtc.local.service import LocalService
 

@@ -93,3 +93,54 @@ def test_no_modules_import_each_other_in_a_circle() -> None:
     for name in sorted(MODULES):
         if name not in state:
             visit(name)
+
+
+# The floors of the package, lowest first: a module imports its own floor and those below it,
+# never one above (docs/architecture.md draws them).
+FLOORS = [
+    ("facts", ["warmrtc._version", "warmrtc._core", "warmrtc._trace"]),
+    (
+        "values",
+        ["warmrtc.state", "warmrtc.stats", "warmrtc.latency", "warmrtc.errors", "warmrtc.events"],
+    ),
+    ("protocol", ["warmrtc._protocol"]),
+    ("options", ["warmrtc.config"]),
+    ("media", ["warmrtc._media"]),
+    ("source", ["warmrtc.source", "warmrtc.budget", "warmrtc._service_http"]),
+    ("session parts", ["warmrtc._session"]),
+    (
+        "faces",
+        [
+            "warmrtc.session",
+            "warmrtc.watch",
+            "warmrtc.tokens",
+            "warmrtc.pool",
+            "warmrtc.redis_budget",
+            "warmrtc.check",
+            "warmrtc.blocking",
+        ],
+    ),
+    ("package", ["warmrtc"]),
+    ("tools", ["warmrtc.local", "warmrtc.emulator", "warmrtc.cli", "warmrtc.__main__"]),
+]
+
+
+def floor_of(name: str) -> int:
+    best = (-1, -1)  # (length of the prefix that matched, floor)
+    for number, (_, prefixes) in enumerate(FLOORS):
+        for prefix in prefixes:
+            if (name == prefix or name.startswith(prefix + ".")) and len(prefix) > best[0]:
+                best = (len(prefix), number)
+    assert best[1] >= 0, f"{name} is on no floor: add it to FLOORS (and to the architecture)"
+    return best[1]
+
+
+def test_every_module_imports_only_its_floor_and_those_below() -> None:
+    edges = graph(typing=True)
+    upward = {
+        (name, used)
+        for name, uses in edges.items()
+        for used in uses
+        if floor_of(used) > floor_of(name) and used != "warmrtc"
+    }
+    assert not upward, sorted(upward)

@@ -10,7 +10,7 @@ gives back that role, and :func:`gate_of` is what the switch writes.
 from __future__ import annotations
 
 import ctypes
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from livekit import rtc
 from livekit.rtc._ffi_client import FfiClient
@@ -20,7 +20,12 @@ from ._media import ffi_process
 
 if TYPE_CHECKING:
     from ._core import PipelineStats
-    from ._session.mute import MuteSwitch
+
+
+class MuteSwitch(Protocol):
+    """What a session puts between the source and its gate (``_session.mute.MuteSwitch``)."""
+
+    def set(self, muted: bool) -> None: ...
 
 
 def _ffi_function_addresses() -> tuple[int, int]:

@@ -18,7 +18,7 @@ from signal_proxy import SignalProxy
 from test_session import HEIGHT, WIDTH, Camera
 
 import warmrtc
-from warmrtc._media import media_link as media
+from warmrtc._session import media_link as media
 
 
 async def _connect_through_lossy_relay(livekit_url: str) -> tuple[SignalProxy, list, float]:

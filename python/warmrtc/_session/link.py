@@ -17,7 +17,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from .._media.media_link import MediaLink, MediaListener
 from .._protocol.endpoints import stream_url
 from .._version import __version__ as _version
 from ..config import SessionConfig
@@ -38,6 +37,7 @@ from .control import (
     image_request,
     prompt_request,
 )
+from .media_link import MediaLink, MediaListener
 from .mute import MuteSwitch
 
 log = logging.getLogger("warmrtc")

@@ -16,15 +16,15 @@ from livekit import rtc
 from livekit.rtc.participant import PublishTrackError
 
 from .. import _trace
+from .._media.keepalive import end_keepalive, sent_more_than
+from .._media.model_output import ModelOutput
+from .._media.room import Room
+from .._media.rtc_frame import GeneratedFrame
+from .._media.rtc_stats import frames_sent
 from .._protocol.models import RealtimeModel
-from .._session.mute import MuteSwitch
 from ..errors import ConnectionLostError, WarmrtcError
 from ..source import VideoSource
-from .keepalive import end_keepalive, sent_more_than
-from .model_output import ModelOutput
-from .room import Room
-from .rtc_frame import GeneratedFrame
-from .rtc_stats import frames_sent
+from .mute import MuteSwitch
 
 log = logging.getLogger("warmrtc")
 
