@@ -389,3 +389,48 @@ def test_opentelemetry_metrics_are_recorded_only_with_a_provider(
     off = metrics.Metrics("lucy-2.6")
     off.frame()
     off.connected(1.0)  # no error, nothing recorded
+
+
+def test_stats_that_contradict_each_other_are_not_passed_on() -> None:
+    """libwebrtc can report freezes with no frozen time, and fewer frames received than
+    decoded: neither pair is passed on as it is (the one that cannot be right is None)."""
+    inbound = _stats(
+        inbound_rtp=stats_pb2.RtcStats.InboundRtp(
+            received=stats_pb2.ReceivedRtpStreamStats(packets_received=500),
+            inbound=stats_pb2.InboundRtpStreamStats(
+                frames_received=619, frames_decoded=972, freeze_count=30, total_freeze_duration=0.0
+            ),
+        )
+    )
+    figures = rtc_figures([], [inbound])
+    assert figures.frames_decoded == 972 and figures.frames_received is None
+    assert figures.freeze_count == 30 and figures.total_freeze_duration_s is None
+    calm = _stats(
+        inbound_rtp=stats_pb2.RtcStats.InboundRtp(
+            inbound=stats_pb2.InboundRtpStreamStats(
+                frames_received=80, frames_decoded=79, freeze_count=0, total_freeze_duration=0.0
+            )
+        )
+    )
+    figures = rtc_figures([], [calm])
+    assert (figures.frames_received, figures.total_freeze_duration_s) == (80, 0.0)
+
+
+def test_the_sources_counters_count_from_the_session_on() -> None:
+    """Frames the app captured before connect() (a camera started first, the source not
+    muted yet) are not the session's: a warm session that was never unmuted sent none."""
+
+    async def body() -> None:
+        source = warmrtc.VideoSource(64, 48)
+        frame = np.zeros((48, 64, 3), np.uint8)
+        for _ in range(19):
+            assert source.capture(frame)  # before any session: handed on
+        config = warmrtc.SessionConfig.of("lucy-2.6", api_key="k")
+        session = Session(source, config, start_muted=True)
+        source.capture(frame)  # warm: dropped by the gate
+        stats = await session.stats()
+        assert (stats.frames_captured, stats.frames_sent, stats.frames_dropped_muted) == (1, 0, 1)
+        await session.disconnect()
+        source.close()
+
+    run(body)

@@ -76,7 +76,7 @@ class Session:
         self._config = config
         self._loop = asyncio.get_running_loop()
         self._switch = MuteSwitch(gate_of(source), self._loop, on_muted=self._muted)
-        self._recorder = StatsRecorder(Metrics(config.model.name), self._switch)
+        self._recorder = StatsRecorder(Metrics(config.model.name), self._switch, source.stats)
         self._frames: Fanout[np.ndarray] = Fanout(
             self._frame_generated, depth=FRAME_DEPTH, name="on_frame"
         )

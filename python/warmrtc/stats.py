@@ -8,8 +8,14 @@ Sources (nothing here is estimated: a figure its source does not give is None):
   ``candidate_pair`` (round-trip time of the publishing connection);
 - the model's output track's WebRTC stats (``RemoteVideoTrack.get_stats()``): ``inbound_rtp``
   (received, decoded, freezes, jitter, loss) and ``candidate_pair``;
-- the session itself: generated frames delivered, billed seconds,
-  connect duration and unmute -> first generated frame.
+- the session itself: generated frames delivered (and dropped because the app did not keep
+  up), billed seconds, connect duration, unmute -> first generated frame and glass-to-glass
+  latency (the capture stamps the service echoes, see :class:`warmrtc.Latency`).
+
+Only figures consistent with each other are passed on. The gate's counters count from the
+session's start (frames an app captured before ``connect()`` are not the session's). libwebrtc
+can report more frames decoded than received, and freezes with no frozen time: then
+``frames_received``, or ``total_freeze_duration_s``, is None.
 """
 
 from __future__ import annotations
@@ -37,11 +43,12 @@ class SessionStats:
     send_bitrate_bps: float | None  # outbound_rtp bytes_sent since the last stats() call
     upload_fraction_lost: float | None  # remote_inbound_rtp fraction_lost, as the server saw it
     # The model's output (inbound_rtp of its track; None before it arrives).
-    frames_received: int | None
+    frames_received: int | None  # None where it would be fewer than frames_decoded
+
     frames_decoded: int | None
     frames_dropped: int | None  # dropped by the decoder / jitter buffer
     freeze_count: int | None
-    total_freeze_duration_s: float | None
+    total_freeze_duration_s: float | None  # None where freezes were counted with no time
     jitter_s: float | None  # inbound_rtp jitter, seconds
     packets_lost: int | None  # inbound_rtp packets_lost
     packets_received: int | None
@@ -56,7 +63,8 @@ class SessionStats:
     billed_seconds: int
     setup_s: float | None  # connect() duration: control channel to track published
     unmute_to_first_frame_s: float | None  # the last unmute -> the first generated frame after it
-    # Glass-to-glass latency (frame metadata stamps): not measured yet, always None here.
+    # Glass-to-glass latency (capture to generated frame in the app), over the last 300
+    # generated frames that came back stamped (session.latency); None before one did.
     latency_ms_p50: float | None = None
     latency_ms_p95: float | None = None
 

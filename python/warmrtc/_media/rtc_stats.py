@@ -50,6 +50,15 @@ def rtc_figures(published: Iterable[Any], output: Iterable[Any]) -> RtcFigures:
         rtt = _first(r.remote_inbound for r in remote_in if r.HasField("remote_inbound"))
     if rtt is None:
         rtt = _rtt(output)
+    # Pairs libwebrtc can report at odds with each other: the one that cannot be right is left
+    # out. Frames received fewer than decoded (it counts them at another point of the
+    # receiver); freezes counted with no frozen time (the duration not filled in).
+    frames_received, frames_decoded = _sum(inb, "frames_received"), _sum(inb, "frames_decoded")
+    if frames_received is not None and frames_decoded is not None:
+        frames_received = None if frames_received < frames_decoded else frames_received
+    freezes, frozen_s = _sum(inb, "freeze_count"), _sum(inb, "total_freeze_duration")
+    if freezes and not frozen_s:
+        frozen_s = None
     return RtcFigures(
         frames_encoded=_sum(out, "frames_encoded"),
         frames_sent_rtp=_sum(out, "frames_sent"),
@@ -57,11 +66,11 @@ def rtc_figures(published: Iterable[Any], output: Iterable[Any]) -> RtcFigures:
         target_bitrate_bps=_sum(out, "target_bitrate"),
         bytes_sent=_sum([o.sent for o in outbound], "bytes_sent"),
         upload_fraction_lost=_max([r.remote_inbound for r in remote_in], "fraction_lost"),
-        frames_received=_sum(inb, "frames_received"),
-        frames_decoded=_sum(inb, "frames_decoded"),
+        frames_received=frames_received,
+        frames_decoded=frames_decoded,
         frames_dropped=_sum(inb, "frames_dropped"),
-        freeze_count=_sum(inb, "freeze_count"),
-        total_freeze_duration_s=_sum(inb, "total_freeze_duration"),
+        freeze_count=freezes,
+        total_freeze_duration_s=frozen_s,
         jitter_s=_max(received, "jitter"),
         packets_lost=_sum(received, "packets_lost"),
         packets_received=_sum(received, "packets_received"),

@@ -29,8 +29,10 @@ class StatsRecorder:
     frames, setup time, the last unmute -> first generated frame, billed seconds reported, and
     the send bitrate between two ``stats()`` calls. Runs on the session's loop."""
 
-    def __init__(self, metrics: Metrics, switch: Unmuted) -> None:
+    def __init__(self, metrics: Metrics, switch: Unmuted, gate: PipelineStats) -> None:
         self._metrics = metrics
+        # The source's counters when the session began: frames before it are not its own.
+        self._gate_before = gate
         self._switch = switch  # its clock of the last unmute
         self._lock = threading.Lock()  # dropped frames are counted on other threads
         self.generated = 0
@@ -79,6 +81,9 @@ class StatsRecorder:
             return None
         return (bytes_sent - last[1]) * 8 / (now - last[0])
 
+    def _since(self, gate: PipelineStats, counter: str) -> int:
+        return int(gate[counter]) - int(self._gate_before[counter])  # type: ignore[literal-required]
+
     def snapshot(
         self,
         *,
@@ -91,10 +96,10 @@ class StatsRecorder:
         return SessionStats(
             at=time.time(),
             state=state,
-            frames_captured=gate["captured"],
-            frames_sent=gate["converted"],
-            frames_dropped_muted=gate["dropped_while_muted"],
-            frames_dropped_closed=gate["dropped_closed"],
+            frames_captured=self._since(gate, "captured"),
+            frames_sent=self._since(gate, "converted"),
+            frames_dropped_muted=self._since(gate, "dropped_while_muted"),
+            frames_dropped_closed=self._since(gate, "dropped_closed"),
             frames_encoded=figures.frames_encoded,
             frames_sent_rtp=figures.frames_sent_rtp,
             encode_fps=figures.encode_fps,
