@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from warmrtc._session.link import STEP_NAMES
-from warmrtc.check import STEPS, connect_steps
+from warmrtc.check import STEPS, CheckReport, connect_steps
 from warmrtc.errors import AuthenticationError, ConnectTimeoutError, ProtocolError
 from warmrtc.stats import ConnectStep
 
@@ -61,3 +61,12 @@ def test_a_refused_key_at_the_handshake_is_the_auth_step() -> None:
         ("control", True, 0.04),
         ("auth", False, 0.0),
     ]
+
+
+def test_the_report_counts_each_step_in_round_trips_to_the_service() -> None:
+    timed = tuple(ConnectStep(s.name, s.seconds, rtt_s=0.05) for s in LINK)
+    assert timed[2].round_trips == 2.0 and LINK[2].round_trips is None
+    report = CheckReport(tuple(connect_steps(timed, None)), rtt_s=0.05)
+    text = str(report)
+    assert "round trip to the service: 50 ms" in text
+    assert "100 ms   2.0 RTT" in text  # the room join: 0.10 s at 50 ms a round trip

@@ -739,3 +739,16 @@ def test_an_error_then_the_end_is_a_failure_worth_a_new_session() -> None:
             await ch.close()
 
     run(main())
+
+
+def test_opening_times_one_round_trip_to_the_service() -> None:
+    async def main() -> None:
+        rec = Recorder()
+        async with service(joined) as url:
+            ch = rec.channel()
+            assert ch.rtt_s is None
+            await ch.open(url, 5)
+            assert ch.rtt_s is not None and 0 < ch.rtt_s < 1.0
+            await ch.close()
+
+    run(main())

@@ -61,10 +61,13 @@ class CheckStep:
 
 @dataclass(frozen=True)
 class CheckReport:
-    """The steps that ran, in order; ``ok`` when all six passed."""
+    """The steps that ran, in order; ``ok`` when all six passed. ``rtt_s``: one round trip to
+    the service, as its websocket upgrade took (None when it was not reached); each step's time
+    is also shown in those round trips."""
 
     steps: tuple[CheckStep, ...]
     session_id: str | None = None
+    rtt_s: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -77,11 +80,14 @@ class CheckReport:
 
     def __str__(self) -> str:
         lines = []
+        if self.rtt_s:
+            lines.append(f"round trip to the service: {self.rtt_s * 1000:.0f} ms")
         for step in self.steps:
             mark = "ok  " if step.ok else "FAIL"
+            trips = f" {step.seconds / self.rtt_s:5.1f} RTT" if self.rtt_s else ""
             detail = f"  {step.detail}" if step.detail else ""
             lines.append(
-                f"{mark} {DESCRIPTIONS[step.name]:<32} {step.seconds * 1000:7.0f} ms{detail}"
+                f"{mark} {DESCRIPTIONS[step.name]:<32} {step.seconds * 1000:7.0f} ms{trips}{detail}"
             )
         failed = self.failed
         verdict = "ok" if self.ok else f"failed at {failed.name if failed else '?'}"
@@ -113,7 +119,9 @@ async def check(
         try:
             session = await connect(source, config, start_muted=True)
         except WarmrtcError as e:  # reported as the step that failed
-            return CheckReport(tuple(connect_steps(e.connect_steps, e)))
+            return CheckReport(
+                tuple(connect_steps(e.connect_steps, e)), rtt_s=_rtt(e.connect_steps)
+            )
         try:
             return await _round_trip(session, source, float(frames_timeout))
         finally:
@@ -180,7 +188,11 @@ async def _round_trip(session: Session, source: VideoSource, frames_timeout: flo
         if session.last_error is not None:
             detail += f" ({_describe(session.last_error)})"
         steps.append(CheckStep("round_trip", False, took, detail))
-    return CheckReport(tuple(steps), session.session_id)
+    return CheckReport(tuple(steps), session.session_id, _rtt(session.connect_steps))
+
+
+def _rtt(steps: tuple[ConnectStep, ...]) -> float | None:
+    return steps[-1].rtt_s if steps else None
 
 
 def _describe(error: BaseException) -> str:

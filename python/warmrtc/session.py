@@ -150,10 +150,10 @@ class Session:
         """The steps of the last connect (or reconnect), in order, with the time each took;
         a failed connect's error carries them too (``error.connect_steps``)."""
         link = self._link
-        failed = link.failed_step
+        failed, rtt = link.failed_step, link.rtt_s
         last = len(link.steps) - 1
         return tuple(
-            ConnectStep(name, took, ok=not (i == last and failed is not None))
+            ConnectStep(name, took, ok=not (i == last and failed is not None), rtt_s=rtt)
             for i, (name, took) in enumerate(link.steps)
         )
 

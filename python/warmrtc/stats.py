@@ -73,11 +73,18 @@ class SessionStats:
 class ConnectStep:
     """One step of a connect, in order: ``name`` (``control``, ``room_info``, ``room_join``,
     ``publish``, ``initial_state``), the ``seconds`` it took, and ``ok`` (False: it is the step
-    the connect failed in, and ``seconds`` is how long it ran)."""
+    the connect failed in, and ``seconds`` is how long it ran). ``rtt_s``: one round trip to the
+    service, as its websocket upgrade took (None before it was timed); ``round_trips`` is the
+    step's time in those: what a step costs on a far link, where round trips are most of it."""
 
     name: str
     seconds: float
     ok: bool = True
+    rtt_s: float | None = None
+
+    @property
+    def round_trips(self) -> float | None:
+        return self.seconds / self.rtt_s if self.rtt_s else None
 
 
 __all__ = ["ConnectStep", "SessionStats"]

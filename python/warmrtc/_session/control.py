@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -129,6 +130,8 @@ class ControlChannel:
         self._ended: str | None = None  # reason of the last `generation_ended` (or "ended")
         self._close_reason = ""
         self._closing = False
+        # One round trip to the service, as its websocket upgrade took (None until open).
+        self.rtt_s: float | None = None
 
     @property
     def closed(self) -> bool:
@@ -141,7 +144,7 @@ class ControlChannel:
         raised exception carries (and no message of it) holds the key."""
         if self._http is not None or self.closed:
             raise RuntimeError("open() can be called once per ControlChannel")
-        http = self._http = aiohttp.ClientSession()
+        http = self._http = aiohttp.ClientSession(trace_configs=[self._upgrade_timing()])
         failure: WarmrtcError | None = None
         try:
             # The URL holds the key: made inside this call, it is in no variable of ours.
@@ -163,6 +166,24 @@ class ControlChannel:
             await http.close()
             raise failure
         self._reader = asyncio.get_running_loop().create_task(self._read())
+
+    def _upgrade_timing(self) -> aiohttp.TraceConfig:
+        """Times the websocket's HTTP upgrade: from its request sent to its answer is one round
+        trip to the service (and the little the service takes to accept), whatever came before
+        it (name lookup, TCP, TLS)."""
+        sent: list[float] = []
+        timing = aiohttp.TraceConfig()
+
+        async def headers_sent(*_args: Any) -> None:
+            sent.append(time.monotonic())
+
+        async def answered(*_args: Any) -> None:
+            if sent:
+                self.rtt_s = time.monotonic() - sent[-1]
+
+        timing.on_request_headers_sent.append(headers_sent)
+        timing.on_request_end.append(answered)
+        return timing
 
     async def join(
         self, timeout: float, *, frame_timing: bool = False, initial: InitialState | None = None

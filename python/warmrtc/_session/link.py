@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from .. import _trace
 from .._protocol.endpoints import stream_url
 from .._version import __version__ as _version
 from ..config import SessionConfig
@@ -112,6 +113,7 @@ class ServiceLink:
         # The steps of the last establish() and how long each took (seconds), in order.
         self.steps: list[tuple[str, float]] = []
         self.failed_step: str | None = None  # the step the last establish() failed in
+        self.rtt_s: float | None = None  # one round trip to the service, as last measured
 
     @property
     def session_id(self) -> str | None:
@@ -136,7 +138,15 @@ class ServiceLink:
             nonlocal step, started
             now = time.monotonic()
             self.steps.append((name, now - started))
+            if name == "control" and self._control is not None:
+                self.rtt_s = self._control.rtt_s
             log.debug("connect: %s took %.0f ms", name, (now - started) * 1000)
+            _trace.mark(
+                "client.connect_step",
+                step=name,
+                ms=round((now - started) * 1000, 1),
+                rtt_ms=None if self.rtt_s is None else round(self.rtt_s * 1000, 1),
+            )
             step, started = following, now
 
         try:
