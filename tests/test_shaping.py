@@ -105,7 +105,8 @@ def test_loss_is_within_statistical_bounds_and_repeatable() -> None:
 
 
 def test_no_loss_and_full_loss_are_exact() -> None:
-    assert all(path(loss=0).push(0.0, PACKET) is not None for _ in range(1000))
+    p = path(loss=0)
+    assert all(p.push(0.0, PACKET) is not None for _ in range(1000))
     p = path(loss=1)
     assert all(p.push(0.0, PACKET) is None for _ in range(1000))
     assert p.stats.lost == 1000 and p.stats.dropped == 1000
@@ -143,9 +144,10 @@ def test_a_bad_blackout_is_refused(seconds: object) -> None:
         Schedule(LinkSpec()).blackout(0.0, seconds)  # type: ignore[arg-type]
 
 
-def test_a_rate_cap_that_changes_keeps_its_queue_in_order() -> None:
-    s = Schedule(LinkSpec(up=Direction(rate_mbit=8, queue_ms=1000)))
+def test_a_rate_cap_that_changes_starts_behind_the_old_ones_queue() -> None:
+    # With reorder, nothing but the cap keeps the new packet behind the queued ones.
+    s = Schedule(LinkSpec(up=Direction(rate_mbit=8, queue_ms=1000), reorder=True))
     dues = [s.up.push(0.0, PACKET) for _ in range(20)]  # queued up to 15 ms
-    s.set(LinkSpec(up=Direction(rate_mbit=80, queue_ms=1000)))
+    s.set(LinkSpec(up=Direction(rate_mbit=80, queue_ms=1000), reorder=True))
     after = s.up.push(0.0, PACKET)
     assert after is not None and after >= max(dues)  # type: ignore[type-var]

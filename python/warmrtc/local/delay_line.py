@@ -293,7 +293,13 @@ def main(argv: list[str] | None = None) -> int:
         disable_ipv6("default")  # the client device comes in later: it takes the defaults
         disable_ipv6("all")
     except OSError as e:
-        print(f"delay line: {e.strerror or e} ({e.filename or 'setup'})", file=sys.stderr)
+        hint = ""
+        if e.filename == "/dev/net/tun" or e.errno in (errno.ENODEV, errno.ENOENT):
+            hint = (
+                "; the link needs /dev/net/tun (as root: modprobe tun; in a container: give it "
+                "the device, e.g. --device /dev/net/tun)"
+            )
+        print(f"delay line: {e.strerror or e} ({e.filename or 'setup'}){hint}", file=sys.stderr)
         for fd in fds:
             os.close(fd)
         return 1
