@@ -9,7 +9,7 @@ import socket
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -101,21 +101,28 @@ def silent_socket() -> Iterator[str]:
     os.unlink(path)
 
 
-@unix_only
-def test_a_link_that_does_not_answer_fails_within_the_timeout(silent_socket: str) -> None:
+def raised_within(seconds: float, call: Callable[[], object]) -> BaseException | None:
+    """What ``call`` raised, run in a thread given ``seconds``: a call that hangs fails the
+    test instead of hanging it (the thread ends when the test's fixtures close its socket)."""
     raised: list[BaseException] = []
 
-    def ask() -> None:
+    def run() -> None:
         try:
-            Link(silent_socket, timeout=0.3).stats()
+            call()
         except BaseException as e:
             raised.append(e)
 
-    asking = threading.Thread(target=ask, daemon=True)  # the socket's close ends a hung one
-    asking.start()
-    asking.join(5)
-    assert not asking.is_alive(), "a request to a silent link did not time out"
-    assert len(raised) == 1 and isinstance(raised[0], LinkError) and "timed out" in str(raised[0])
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"still waiting after {seconds:g} s"
+    return raised[0] if raised else None
+
+
+@unix_only
+def test_a_link_that_does_not_answer_fails_within_the_timeout(silent_socket: str) -> None:
+    raised = raised_within(5, lambda: Link(silent_socket, timeout=0.3).stats())
+    assert isinstance(raised, LinkError) and "timed out" in str(raised)
 
 
 @pytest.fixture
@@ -138,6 +145,40 @@ def refusing_socket() -> Iterator[str]:
     thread.join(10)
     server.close()
     os.unlink(path)
+
+
+@pytest.fixture
+def babbling_socket() -> Iterator[str]:
+    """A control socket that answers with bytes and never a newline."""
+    path = os.path.join(tempfile.mkdtemp(), "babbling.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+    server.settimeout(10)
+    stop = threading.Event()
+
+    def serve() -> None:
+        with server.accept()[0] as conn:
+            conn.settimeout(1)
+            while not stop.is_set():
+                try:
+                    conn.sendall(b"x" * 65536)
+                except OSError:
+                    return
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield path
+    stop.set()
+    thread.join(10)
+    server.close()
+    os.unlink(path)
+
+
+@unix_only
+def test_an_endless_answer_is_cut_off(babbling_socket: str) -> None:
+    raised = raised_within(5, lambda: Link(babbling_socket).stats())
+    assert isinstance(raised, LinkError) and "the link answered b'xxx" in str(raised)
 
 
 @unix_only
@@ -195,3 +236,66 @@ def test_the_forwarder_starts_without_the_warmrtc_package() -> None:
     assert done.stdout.strip() == "[]"
     helped = subprocess.run([*FORWARDER, "--help"], capture_output=True, text=True, timeout=60)
     assert helped.returncode == 0 and "--control" in helped.stdout
+
+
+def test_the_forwarder_takes_the_best_scheduling_it_is_granted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from warmrtc.local import delay_line
+
+    calls: list[str] = []
+
+    def refuse(*_args: object) -> None:
+        calls.append("refused")
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(delay_line.os, "sched_setscheduler", lambda *_a: calls.append("fifo"))
+    assert delay_line.raise_priority() == "fifo"
+    monkeypatch.setattr(delay_line.os, "sched_setscheduler", refuse)
+    monkeypatch.setattr(delay_line.os, "setpriority", lambda *_a: calls.append("nice"))
+    assert delay_line.raise_priority() == "nice"
+    monkeypatch.setattr(delay_line.os, "setpriority", refuse)
+    assert delay_line.raise_priority() == "normal"
+
+
+def test_the_forwarder_leaves_real_time_when_it_uses_over_half_a_core(
+    forwarder: Forwarder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from warmrtc.local import delay_line
+
+    policies: list[int] = []
+    monkeypatch.setattr(
+        delay_line.os, "sched_setscheduler", lambda _p, policy, _s: policies.append(policy)
+    )
+    monkeypatch.setattr(delay_line.os, "setpriority", lambda *_a: None)
+    cpu = [10.0]
+    monkeypatch.setattr(delay_line.time, "process_time", lambda: cpu[0])
+    forwarder.priority = "fifo"
+    forwarder._guard_from, forwarder._guard_cpu = 100.0, 10.0
+    cpu[0] = 10.4  # 0.4 s of CPU in 1 s: stays
+    forwarder._guard(101.0)
+    assert forwarder.priority == "fifo" and not policies
+    cpu[0] = 11.0  # 0.6 s in the next second: leaves, for good
+    forwarder._guard(102.0)
+    assert forwarder.priority == "nice" and policies == [delay_line.os.SCHED_OTHER]
+
+
+@linux_only
+def test_the_forwarder_names_a_bad_spec_and_a_missing_tun(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from warmrtc.local import delay_line
+
+    control = str(tmp_path / "c.sock")
+    assert delay_line.main(["--control", control, "--spec", '{"up": {"loss": 7}}']) == 2
+    assert "bad --spec: loss must be between 0 and 1, got 7" in capsys.readouterr().err
+
+    def no_tun(_pattern: str) -> tuple[int, str]:
+        raise FileNotFoundError(2, "No such file or directory", "/dev/net/tun")
+
+    monkeypatch.setattr(delay_line, "open_tun", no_tun)
+    monkeypatch.setattr(delay_line, "raise_priority", lambda: "normal")
+    monkeypatch.setattr(delay_line.signal, "signal", lambda *_a: None)
+    assert delay_line.main(["--control", control, "--spec", "{}"]) == 1
+    err = capsys.readouterr().err
+    assert "No such file or directory (/dev/net/tun)" in err and "modprobe tun" in err

@@ -300,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
                 "the device, e.g. --device /dev/net/tun)"
             )
         print(f"delay line: {e.strerror or e} ({e.filename or 'setup'}){hint}", file=sys.stderr)
+        control.close()
         for fd in fds:
             os.close(fd)
         return 1

@@ -42,7 +42,8 @@ LINK_ENV = "WARMRTC_LINK"  # the link's spec as the stack was given it (lan: no 
 CLIENT_HOST_ENV = "WARMRTC_CLIENT_HOST"
 READY_TIMEOUT = 10.0  # seconds for the forwarder to make its devices and namespace
 STOP_TIMEOUT = 5.0
-CONTROL_TIMEOUT = 5.0  # seconds for an answer on the control socket
+CONTROL_TIMEOUT = 5.0  # seconds for each read of an answer on the control socket
+MAX_ANSWER = 1 << 20  # bytes: a report is a few hundred
 
 
 # The forwarder's modules (delay_line, shaping, linkspec) use the standard library alone: loaded
@@ -104,7 +105,7 @@ class Link:
                 conn.connect(self.control)
                 conn.sendall(json.dumps(request).encode() + b"\n")
                 answer = b""
-                while not answer.endswith(b"\n"):
+                while not answer.endswith(b"\n") and len(answer) <= MAX_ANSWER:
                     chunk = conn.recv(65536)
                     if not chunk:
                         break
