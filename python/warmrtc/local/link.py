@@ -236,9 +236,12 @@ class ClientLink:
 
     @staticmethod
     def _ip(command: list[str], lines: list[str]) -> None:
-        done = subprocess.run(
-            command, input="\n".join(lines) + "\n", capture_output=True, text=True, timeout=10
-        )
+        try:
+            done = subprocess.run(
+                command, input="\n".join(lines) + "\n", capture_output=True, text=True, timeout=10
+            )
+        except subprocess.TimeoutExpired:
+            raise LinkError("setting up the link: `ip` did not finish within 10 s") from None
         if done.returncode != 0:
             raise LinkError(f"setting up the link: `ip` said {done.stderr.strip()!r}")
 

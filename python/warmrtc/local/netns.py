@@ -27,7 +27,7 @@ class NamespaceError(RuntimeError):
 
 
 def here() -> str:
-    """This process's network namespace, as a path that outlives nothing: for comparisons."""
+    """A path to this process's network namespace (valid in this process only)."""
     return "/proc/self/ns/net"
 
 
