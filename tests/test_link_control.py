@@ -235,7 +235,7 @@ def test_the_forwarder_starts_without_the_warmrtc_package() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
     helped = subprocess.run([*FORWARDER, "--help"], capture_output=True, text=True, timeout=60)
-    assert helped.returncode == 0 and "--control" in helped.stdout
+    assert helped.returncode == 0 and "--run-dir" in helped.stdout
 
 
 def test_the_forwarder_takes_the_best_scheduling_it_is_granted(
@@ -286,8 +286,9 @@ def test_the_forwarder_names_a_bad_spec_and_a_missing_tun(
 ) -> None:
     from warmrtc.local import delay_line
 
-    control = str(tmp_path / "c.sock")
-    assert delay_line.main(["--control", control, "--spec", '{"up": {"loss": 7}}']) == 2
+    run_dir = tmp_path / "link"
+    run_dir.mkdir()
+    assert delay_line.main(["--run-dir", str(run_dir), "--spec", '{"up": {"loss": 7}}']) == 2
     assert "bad --spec: loss must be between 0 and 1, got 7" in capsys.readouterr().err
 
     def no_tun(_pattern: str) -> tuple[int, str]:
@@ -296,6 +297,7 @@ def test_the_forwarder_names_a_bad_spec_and_a_missing_tun(
     monkeypatch.setattr(delay_line, "open_tun", no_tun)
     monkeypatch.setattr(delay_line, "raise_priority", lambda: "normal")
     monkeypatch.setattr(delay_line.signal, "signal", lambda *_a: None)
-    assert delay_line.main(["--control", control, "--spec", "{}"]) == 1
+    assert delay_line.main(["--run-dir", str(run_dir), "--spec", "{}"]) == 1
     err = capsys.readouterr().err
     assert "No such file or directory (/dev/net/tun)" in err and "modprobe tun" in err
+    assert not run_dir.exists()  # its run directory goes with it

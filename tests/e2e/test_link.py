@@ -304,7 +304,7 @@ OWNER = """
 import sys, time
 from warmrtc.local.link import ClientLink
 link = ClientLink("broadband")
-print(link.pid, flush=True)
+print(link.pid, link.control.control, flush=True)
 time.sleep(60)
 """
 
@@ -313,7 +313,8 @@ def test_a_killed_owner_leaves_no_link_behind() -> None:
     owner = subprocess.Popen([sys.executable, "-c", OWNER], stdout=subprocess.PIPE, text=True)
     try:
         assert owner.stdout is not None
-        forwarder = int(owner.stdout.readline())
+        pid, control = owner.stdout.readline().split()
+        forwarder = int(pid)
         devices = {name for _, name in socket.if_nameindex() if name.startswith("wrs")}
         assert devices, "the link's device is not here"
     finally:
@@ -327,3 +328,4 @@ def test_a_killed_owner_leaves_no_link_behind() -> None:
     assert not alive(forwarder), "the forwarder outlived its owner"
     left = {name for _, name in socket.if_nameindex() if name.startswith("wrs")}
     assert not devices & left
+    assert not os.path.exists(os.path.dirname(control)), "the link's run directory is left"

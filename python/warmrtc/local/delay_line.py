@@ -8,12 +8,13 @@ caller moves the client device into that namespace and sets up addresses and rou
 of the namespace (a user namespace's root will do).
 
 Prints ``ready SERVICE_DEV CLIENT_DEV`` once both devices exist and the namespace is made.
-Answers one JSON object a line on the unix socket ``--control`` (``{"op": "get"}``,
+Answers one JSON object a line on the unix socket ``control.sock`` in ``--run-dir`` (a
+directory of the link's own, removed when the forwarder ends) (``{"op": "get"}``,
 ``{"op": "set", "spec": {...}}``, ``{"op": "blackout", "seconds": S}``; see
 :class:`warmrtc.local.link.Link`). Ends when its stdin closes (its owner is gone, however it
 ended) or on SIGTERM; the devices go with it.
 
-Run by ClientLink: python -m warmrtc.local.delay_line --control PATH --spec JSON (ClientLink
+Run by ClientLink: python -m warmrtc.local.delay_line --run-dir DIR --spec JSON (ClientLink
 loads it apart from the warmrtc package: this module, shaping and linkspec import the standard
 library alone).
 """
@@ -27,6 +28,7 @@ import errno
 import json
 import os
 import select
+import shutil
 import signal
 import socket
 import struct
@@ -47,6 +49,7 @@ EARLY = 20e-6  # a packet due this soon leaves now: no wake-up for a few microse
 IDLE_WAKE = 1.0  # seconds between wake-ups with nothing due
 MAX_REQUEST = 65536  # bytes of one control request
 MAX_CONNECTIONS = 16
+CONTROL_SOCKET = "control.sock"
 LATENESS_WINDOW = 4096  # packets whose lateness the control socket reports
 NICE = -10  # asked for when real-time scheduling is not granted
 CPU_GUARD = 0.5  # share of a core above which the forwarder leaves real-time scheduling
@@ -266,7 +269,12 @@ class Forwarder:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m warmrtc.local.delay_line", description=__doc__)
-    p.add_argument("--control", required=True, help="the control socket's path (made here)")
+    p.add_argument(
+        "--run-dir",
+        required=True,
+        help=f"a directory of the link's own: the control socket ({CONTROL_SOCKET}) is made in "
+        "it, and it is removed when the forwarder ends, however its owner ended",
+    )
     p.add_argument("--spec", required=True, help="the link spec, as JSON")
     args = p.parse_args(argv)
     try:
@@ -286,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         client, client_name = open_tun(CLIENT_DEV)
         fds.append(client)
         disable_ipv6(service_name)
-        control.bind(args.control)
+        control.bind(os.path.join(args.run_dir, CONTROL_SOCKET))
         control.listen(MAX_CONNECTIONS)
         control.setblocking(False)
         libc.unshare_net()  # from here on this process is the client side's namespace
@@ -303,18 +311,16 @@ def main(argv: list[str] | None = None) -> int:
         control.close()
         for fd in fds:
             os.close(fd)
+        shutil.rmtree(args.run_dir, ignore_errors=True)
         return 1
     print(f"ready {service_name} {client_name}", flush=True)
     try:
         Forwarder(Schedule(spec), service, client, control, sys.stdin.fileno(), priority).run()
     finally:
         control.close()
-        try:
-            os.unlink(args.control)
-        except OSError:
-            pass
         for fd in fds:
             os.close(fd)
+        shutil.rmtree(args.run_dir, ignore_errors=True)
     return 0
 
 

@@ -34,6 +34,7 @@ from types import TracebackType
 from typing import Any
 
 from . import linkspec, netns
+from .delay_line import CONTROL_SOCKET
 from .linkspec import LinkSpec
 from .shaping import PathStats
 
@@ -178,9 +179,9 @@ class ClientLink:
         if shutil.which("ip") is None:
             raise LinkError("a link needs `ip`: install iproute2")
         self._dir = Path(tempfile.mkdtemp(prefix="warmrtc-link-"))
-        self.control = Link(str(self._dir / "control.sock"))
+        self.control = Link(str(self._dir / CONTROL_SOCKET))
         self._log = open(self._dir / "delay_line.log", "w+b")  # closed by close()
-        forwarder = [*FORWARDER, "--control", self.control.control, "--spec", str(self.spec)]
+        forwarder = [*FORWARDER, "--run-dir", str(self._dir), "--spec", str(self.spec)]
         try:
             self._proc = subprocess.Popen(
                 netns.enter(self.service_netns, forwarder),
