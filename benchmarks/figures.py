@@ -47,7 +47,23 @@ def table(figures: Iterable[Figure]) -> str:
 
 
 def publish(figures: list[Figure]) -> None:
-    """Prints the figures as a table, and appends them to the run's file when one is named."""
+    """Prints the figures as a table, and appends them to the run's file when one is named.
+    Behind a shaped link (``warmrtc stack --link``, or ``report.py --link``), each figure is
+    tagged with the link's profile, and its target, set for the local stack as it is, becomes
+    a note (no verdict)."""
+    link = os.environ.get("WARMRTC_LINK", "lan")
+    if link != "lan":
+        figures = [
+            Figure(
+                benchmark=f"{f.benchmark}@{link}",
+                name=f.name,
+                measured=f.measured,
+                target=f"({f.target} on lan)" if f.target else "",
+                reference=f.reference,
+                met=None,
+            )
+            for f in figures
+        ]
     print(table(figures))
     path = os.environ.get(FIGURES_ENV)
     if path:

@@ -23,7 +23,7 @@ from decart.realtime.client import RealtimeClient
 from decart.realtime.types import RealtimeConnectOptions
 from livekit import rtc
 
-PATTERN_FILE = Path(__file__).resolve().parent.parent / "python" / "warmrtc" / "pattern.py"
+PATTERN_FILE = Path(__file__).resolve().parents[1] / "python" / "warmrtc" / "local" / "pattern.py"
 FIRST_FRAME_TIMEOUT = 20.0
 
 

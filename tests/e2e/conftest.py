@@ -14,6 +14,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from warmrtc.local.link import ClientLink
+from warmrtc.local.netns import service_side
+
 API_KEY = "e2e-key"
 
 
@@ -23,6 +26,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             "end-to-end tests run inside the local stack's network namespace: "
             "python -m warmrtc stack -- python -m pytest tests/e2e, or make test"
         )
+
+
+@pytest.fixture
+def client_link(request: pytest.FixtureRequest) -> Iterator[ClientLink]:
+    """A network namespace for the test's client, joined to the stack's namespace (livekit-server,
+    the emulator) by a link of the test's own: shaped by the test's ``link`` marker
+    (``@pytest.mark.link("broadband")``; default lan), and reshaped as the test likes
+    (``client_link.control.set(...)``, ``.blackout(seconds)``). Run a client in it with
+    ``client_link.command([...])`` and ``env=client_link.environment()``."""
+    marker = request.node.get_closest_marker("link")
+    with ClientLink(marker.args[0] if marker else "lan") as link:
+        yield link
 
 
 @pytest.fixture(scope="session")
@@ -38,7 +53,9 @@ class Emulator:
         args = ["--host", host, "--port", "0", "--api-key", API_KEY, "--log-level", "INFO"]
         args += ["--parent-pid", str(os.getpid())]  # a killed test run leaves no emulator behind
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "warmrtc.emulator", *args, *extra],
+            # Where livekit-server runs: the stack's namespace, also when the suite runs
+            # behind a link (`warmrtc stack --link ...`).
+            service_side([sys.executable, "-m", "warmrtc.emulator", *args, *extra]),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

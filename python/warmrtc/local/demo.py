@@ -25,6 +25,8 @@ from .._protocol.models import DEFAULT_MODEL
 from ..session import Session, connect
 from ..source import VideoSource
 from ..stats import SessionStats
+from . import linkspec
+from .link import LINK_ENV
 from .pattern import moving_pattern
 from .service import LocalService
 from .timeline import Timeline, draw
@@ -242,11 +244,21 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--live", type=float, default=3.0, help="seconds live, before and after pause")
     p.add_argument("--pause", type=float, default=2.0)
     p.add_argument("--plot", metavar="FILE", help="draw the timeline into FILE (e.g. a .png)")
+    linkspec.add_arguments(p)
     argv = sys.argv[1:] if argv is None else argv
     args = p.parse_args(argv)
+    try:
+        link = linkspec.from_arguments(args)
+    except linkspec.LinkSpecError as e:
+        p.error(str(e))
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # in order with logs
     api_key = os.environ.get(API_KEY_ENV)
     if api_key:
+        if link.shaped:
+            p.error(
+                "--link shapes the local stack's link; with DECART_API_KEY set, the real "
+                "service is used over the real network"
+            )
         print("using the realtime service (DECART_API_KEY is set)")
         asyncio.run(run_demo(args, None, api_key))
         return
@@ -256,10 +268,22 @@ def main(argv: list[str] | None = None) -> None:
 
         try:
             sys.exit(
-                stack.run([sys.executable, "-m", "warmrtc.cli", "demo", *argv], quiet_encoder=True)
+                stack.run(
+                    [sys.executable, "-m", "warmrtc.cli", "demo", *argv],
+                    quiet_encoder=True,
+                    link=link,
+                )
             )
         except stack.StackError as e:
             raise SystemExit(f"warmrtc demo: {e}") from None
+    in_force = os.environ.get(LINK_ENV, linkspec.LAN.name)
+    if link.name != in_force:
+        raise SystemExit(
+            f"warmrtc demo: --link {link.name} asked for, but this stack's link is {in_force}: "
+            f"run the demo outside a stack (it starts one), or start the stack with that --link"
+        )
     print("using the local stack (set DECART_API_KEY to use the real service)")
+    if link.shaped:
+        print(f"the client is behind a link: {link.describe()}")
     with LocalService() as (base_url, local_key):
         asyncio.run(run_demo(args, base_url, local_key))

@@ -10,13 +10,17 @@ import subprocess
 import sys
 from types import TracebackType
 
+from .netns import service_side
+
 
 class LocalService:
     """``with LocalService() as (base_url, api_key):`` runs ``python -m warmrtc.emulator``
     (with ``emulator_args`` added to its command line, e.g. ``"--model-delay-ms", "150"``).
 
     Needs a LiveKit server: ``WARMRTC_LIVEKIT_URL`` (set inside ``warmrtc stack``)
-    and binds to ``WARMRTC_NETNS_HOST``.
+    and binds to ``WARMRTC_NETNS_HOST``, on the stack's service side: behind a link
+    (``warmrtc stack --link ...``) the emulator runs where livekit-server does, and the client
+    reaches both over the link.
     """
 
     def __init__(self, *emulator_args: str) -> None:
@@ -31,22 +35,24 @@ class LocalService:
         self.api_key = "local-" + secrets.token_hex(8)
         host = os.environ.get("WARMRTC_NETNS_HOST", "127.0.0.1")
         self._proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "warmrtc.emulator",
-                "--host",
-                host,
-                "--port",
-                "0",
-                "--livekit-url",
-                url,
-                "--api-key",
-                self.api_key,
-                "--parent-pid",  # the emulator exits with us, even if we are killed
-                str(os.getpid()),
-                *emulator_args,
-            ],
+            service_side(
+                [
+                    sys.executable,
+                    "-m",
+                    "warmrtc.emulator",
+                    "--host",
+                    host,
+                    "--port",
+                    "0",
+                    "--livekit-url",
+                    url,
+                    "--api-key",
+                    self.api_key,
+                    "--parent-pid",  # the emulator exits with us, even if we are killed
+                    str(os.getpid()),
+                    *emulator_args,
+                ]
+            ),
             stdout=subprocess.PIPE,
             text=True,
         )

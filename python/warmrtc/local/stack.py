@@ -8,8 +8,16 @@ gathers ICE candidates, and local traffic must never reach the machine's real ne
 No root needed: as a plain user the namespace is an unprivileged user + network namespace
 (``unshare --user --map-root-user --net``); as root, a network namespace (``unshare --net``).
 Inside, CMD sees ``WARMRTC_LIVEKIT_URL``, ``WARMRTC_LIVEKIT_KEY``, ``WARMRTC_LIVEKIT_SECRET``,
-``WARMRTC_NETNS_HOST`` (the address to bind other servers to), and for fault tests
+``WARMRTC_NETNS_HOST`` (the address to bind other servers to), ``WARMRTC_SERVICE_NETNS`` (the
+namespace they run in) and ``WARMRTC_LINK`` (the link's profile), and for fault tests
 ``WARMRTC_LIVEKIT_PIDFILE`` and ``WARMRTC_LIVEKIT_CMD`` (how to start the server again).
+
+``--link PROFILE`` (see :mod:`warmrtc.local.linkspec`; default ``lan``: the layout above) puts
+CMD in a namespace of its own behind a link with delay, jitter, loss and a rate cap
+(:mod:`warmrtc.local.link`); livekit-server stays on the service side, where the emulator must
+run too (:func:`warmrtc.local.netns.service_side`). CMD then also sees
+``WARMRTC_CLIENT_NETNS``, ``WARMRTC_CLIENT_HOST`` and ``WARMRTC_LINK_CONTROL`` (the link's
+control: ``warmrtc.local.link.Link.from_env()``).
 
 The server is found in ``$WARMRTC_LIVEKIT_SERVER``, on PATH as ``livekit-server`` (the pinned
 version only), or in the per-user cache; otherwise it is built there from the Go module proxy
@@ -19,6 +27,7 @@ with ``go install`` (a few minutes, once).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import shlex
@@ -32,11 +41,13 @@ import threading
 import time
 from pathlib import Path
 
-from . import console
+from . import console, linkspec, netns
+from .link import LINK_ENV, ClientLink, LinkError
+from .linkspec import LinkSpec
 
 VERSION = "v1.13.5"
 MODULE = "github.com/livekit/livekit-server/cmd/server"
-HOST, PEER, PORT = "10.77.0.1", "10.77.0.2", 7880
+HOST, PEER, PORT = netns.SERVICE_HOST, netns.SERVICE_PEER, 7880
 # The server asks a track's sender for a keyframe at most this often (its default: 1 s at the
 # top quality, which guards senders with many subscribers; here a track has one). A track's
 # first keyframe can reach the server before it forwards to the new subscriber, and the next
@@ -168,10 +179,16 @@ class _Progress:
 # ---- the namespace --------------------------------------------------------------------------
 
 
-def run(command: list[str], *, progress: bool = True, quiet_encoder: bool = False) -> int:
+def run(
+    command: list[str],
+    *,
+    progress: bool = True,
+    quiet_encoder: bool = False,
+    link: LinkSpec = linkspec.LAN,
+) -> int:
     """Runs ``command`` inside a new namespace next to livekit-server; its exit status.
     ``quiet_encoder``: its stderr passes through here, less the encoder's rate-control notes
-    (see :mod:`warmrtc.local.console`)."""
+    (see :mod:`warmrtc.local.console`). ``link``: a shaped one puts the command behind it."""
     if not command:
         raise StackError("give a command to run inside the stack")
     server = install_server(progress)
@@ -179,7 +196,8 @@ def run(command: list[str], *, progress: bool = True, quiet_encoder: bool = Fals
         if shutil.which(tool) is None:
             raise StackError(f"the local stack needs `{tool}`: install {package}")
     enter = ["unshare", "--net"] if os.geteuid() == 0 else _rootless_unshare()
-    inside = [sys.executable, "-m", "warmrtc.local.stack", "_inside", str(server), "--", *command]
+    inside = [sys.executable, "-m", "warmrtc.local.stack", "_inside", str(server), str(link)]
+    inside += ["--", *command]
     # unshare execs the inner half (no fork): signals to it reach the namespace's owner.
     stderr = subprocess.PIPE if quiet_encoder else None
     child = subprocess.Popen([*enter, *inside], stderr=stderr)
@@ -219,8 +237,9 @@ def _rootless_unshare() -> list[str]:
     return enter
 
 
-def _inside(server: str, command: list[str]) -> int:
-    """In the new namespace: the veth pair, livekit-server, then the command."""
+def _inside(server: str, command: list[str], link: LinkSpec) -> int:
+    """In the new namespace: the veth pair, livekit-server, the link if it is shaped, then the
+    command (behind the link if there is one)."""
     for args in (
         ["ip", "link", "set", "lo", "up"],
         ["ip", "link", "add", "wr0a", "type", "veth", "peer", "name", "wr0b"],
@@ -238,6 +257,10 @@ def _inside(server: str, command: list[str]) -> int:
     secret = secrets.token_hex(24)
     run_dir = Path(tempfile.mkdtemp(prefix="warmrtc-stack-"))
     server_cmd = [server, "--dev", "--bind", HOST, "--node-ip", HOST, "--config-body", CONFIG]
+    service_netns = f"/proc/{os.getpid()}/ns/net"
+    # Behind a link, the command runs on the client side: starting the server again must
+    # happen here.
+    restart_cmd = ["nsenter", f"--net={service_netns}", "--", *server_cmd] if link.shaped else []
     env = {
         **os.environ,
         # Root of this namespace: its network tools (nft, ...) too, which a plain user's PATH
@@ -249,14 +272,24 @@ def _inside(server: str, command: list[str]) -> int:
         "WARMRTC_LIVEKIT_SECRET": secret,
         "WARMRTC_NETNS_HOST": HOST,
         "WARMRTC_LIVEKIT_PIDFILE": str(run_dir / "server.pid"),
-        "WARMRTC_LIVEKIT_CMD": shlex.join(server_cmd),
+        "WARMRTC_LIVEKIT_CMD": shlex.join(restart_cmd or server_cmd),
+        netns.SERVICE_NETNS_ENV: service_netns,
+        LINK_ENV: link.name,
     }
     log_path = run_dir / "server.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(server_cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     (run_dir / "server.pid").write_text(str(proc.pid))
     started = time.monotonic()
+    client_link = None
     try:
+        if link.shaped:  # made while the server starts
+            try:
+                client_link = ClientLink(link, service_netns=service_netns)
+            except LinkError as e:
+                raise StackError(str(e)) from None
+            env = client_link.environment(env)
+            command = client_link.command(command)
         _wait_ready(proc, log_path)
         print(
             f"warmrtc: livekit-server {VERSION} ready at ws://{HOST}:{PORT} in a namespace of "
@@ -264,6 +297,13 @@ def _inside(server: str, command: list[str]) -> int:
             file=sys.stderr,
             flush=True,
         )
+        if client_link is not None:
+            print(
+                f"warmrtc: the command runs at {client_link.client_host}, behind a link "
+                f"({link.describe()})",
+                file=sys.stderr,
+                flush=True,
+            )
         raise_open_files_limit()
         try:
             child = subprocess.Popen(command, env=env)
@@ -271,6 +311,8 @@ def _inside(server: str, command: list[str]) -> int:
             raise StackError(f"cannot run {command[0]!r}: {e.strerror}") from None
         return _wait_forwarding_signals(child)
     finally:
+        if client_link is not None:
+            client_link.close()
         _stop_servers(run_dir, proc)
         shutil.rmtree(run_dir, ignore_errors=True)
 
@@ -334,9 +376,9 @@ def _stop_servers(run_dir: Path, first: subprocess.Popen[bytes]) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["_inside"]:  # internal: the half that runs in the namespace
-        server, _dash, *command = argv[1:]
+        server, link_json, _dash, *command = argv[1:]
         try:
-            return _inside(server, command)
+            return _inside(server, command, LinkSpec.from_json(json.loads(link_json)))
         except StackError as e:
             print(f"warmrtc stack: {e}", file=sys.stderr)
             return 1
@@ -346,14 +388,19 @@ def main(argv: list[str] | None = None) -> int:
         "its own (no root needed). `warmrtc stack --install` only builds the server.",
     )
     p.add_argument("--install", action="store_true", help="build the pinned server and exit")
+    linkspec.add_arguments(p)
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD [ARG...]")
     args = p.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     try:
+        spec = linkspec.from_arguments(args)
+    except linkspec.LinkSpecError as e:
+        p.error(str(e))
+    try:
         if args.install:
             print(install_server())
             return 0
-        return run(command)
+        return run(command, link=spec)
     except StackError as e:
         print(f"warmrtc stack: {e}", file=sys.stderr)
         return 1
