@@ -25,8 +25,7 @@ from .._protocol.models import DEFAULT_MODEL
 from ..session import Session, connect
 from ..source import VideoSource
 from ..stats import SessionStats
-from . import linkspec
-from .link import LINK_ENV
+from . import linkspec, stack
 from .pattern import moving_pattern
 from .service import LocalService
 from .timeline import Timeline, draw
@@ -263,25 +262,8 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(run_demo(args, None, api_key))
         return
     if not os.environ.get("WARMRTC_LIVEKIT_URL"):
-        # Not inside a local stack yet: start one (no root needed) and run again inside it.
-        from . import stack
-
-        try:
-            sys.exit(
-                stack.run(
-                    [sys.executable, "-m", "warmrtc.cli", "demo", *argv],
-                    quiet_encoder=True,
-                    link=link,
-                )
-            )
-        except stack.StackError as e:
-            raise SystemExit(f"warmrtc demo: {e}") from None
-    in_force = os.environ.get(LINK_ENV, linkspec.LAN.name)
-    if link.name != in_force:
-        raise SystemExit(
-            f"warmrtc demo: --link {link.name} asked for, but this stack's link is {in_force}: "
-            f"run the demo outside a stack (it starts one), or start the stack with that --link"
-        )
+        stack.rerun_inside("demo", argv, link)  # not inside a local stack yet: start one
+    stack.check_link("demo", link)
     print("using the local stack (set DECART_API_KEY to use the real service)")
     if link.shaped:
         print(f"the client is behind a link: {link.describe()}")

@@ -40,6 +40,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import NoReturn
 
 from . import console, linkspec, netns
 from .link import LINK_ENV, ClientLink, LinkError
@@ -177,6 +178,27 @@ class _Progress:
 
 
 # ---- the namespace --------------------------------------------------------------------------
+
+
+def rerun_inside(name: str, argv: list[str], link: LinkSpec = linkspec.LAN) -> NoReturn:
+    """``warmrtc NAME ARGV`` once more, inside a stack started here (no root needed; behind
+    ``link``), its stderr less the encoder's notes; exits with its status."""
+    try:
+        command = [sys.executable, "-m", "warmrtc", name, *argv]
+        sys.exit(run(command, quiet_encoder=True, link=link))
+    except StackError as e:
+        raise SystemExit(f"warmrtc {name}: {e}") from None
+
+
+def check_link(name: str, link: LinkSpec) -> None:
+    """Inside a stack: SystemExit when ``link`` is not the one this stack runs behind."""
+    in_force = os.environ.get(LINK_ENV, linkspec.LAN.name)
+    if link.name != in_force:
+        raise SystemExit(
+            f"warmrtc {name}: --link {link.name} asked for, but this stack's link is "
+            f"{in_force}: run it outside a stack (it starts one), or start the stack with that "
+            "--link"
+        )
 
 
 def run(
