@@ -3,9 +3,9 @@
 VENV ?= .cache/venv
 PYTHON := $(VENV)/bin/python
 CPP_SOURCES := $(wildcard cpp/*.cpp cpp/*.hpp)
-PY_SOURCES := python tests benchmarks scripts/libyuv-source
+PY_SOURCES := python tests benchmarks scripts/libyuv-source docs/extensions
 
-.PHONY: install lint format test unit wheel py314 py314-e2e bench demo stack browser clean
+.PHONY: install lint format test unit docs wheel py314 py314-e2e bench demo stack browser clean
 
 # The project environment and an editable install: scripts/dev-env checks the prerequisites,
 # and the native core is rebuilt into build/ (incrementally) on every install.
@@ -33,6 +33,20 @@ unit: install
 # The whole suite, inside the local stack's network namespace (no root needed; see README).
 test: install lint stack browser
 	$(PYTHON) -m warmrtc stack -- $(PYTHON) -m pytest -q -rA tests
+
+# The documentation site (mkdocs.yml) into build/site, strict: a broken link, a missing page or
+# a docstring that refers to nothing fails it. The docs extra of pyproject.toml goes into the
+# project's venv, again only when pyproject.toml changes. Nothing is fetched while it builds.
+DOCS_STAMP := $(VENV)/.warmrtc-docs
+docs: install $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(PYTHON) -m mkdocs build --strict
+	@echo "docs: build/site/index.html"
+
+$(DOCS_STAMP): pyproject.toml
+	$(PYTHON) -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["docs"]))' \
+		> $(VENV)/docs-requirements.txt
+	$(PYTHON) -m pip install -q -r $(VENV)/docs-requirements.txt
+	touch $@
 
 # The pinned livekit-server, built with Go into the per-user cache once.
 stack: install
@@ -64,7 +78,7 @@ py314:
 
 # The same with the end-to-end tests, in the local stack inside the chroot (not in CI).
 py314-e2e: install stack
-	WARMRTC_LIVEKIT_SERVER="$$($(PYTHON) -m warmrtc.stack --install)" scripts/py314 --e2e
+	WARMRTC_LIVEKIT_SERVER="$$($(PYTHON) -m warmrtc stack --install)" scripts/py314 --e2e
 
 # Every benchmark, then one table of every figure beside its target (benchmarks/report.py).
 # The official client, the cold-start reference, gets an environment of its own (its

@@ -1,4 +1,8 @@
-"""Type stubs for the native core (cpp/bindings.cpp)."""
+"""Type stubs for the native core (cpp/bindings.cpp).
+
+The public functions' docstrings are the bindings' own, word for word (tests/test_docstrings.py
+checks it): the documentation site reads them from here.
+"""
 
 from typing import Any, TypedDict
 
@@ -21,14 +25,69 @@ def to_i420(
     size: tuple[int, int] | None = None,
     out: npt.NDArray[np.uint8] | None = None,
 ) -> npt.NDArray[np.uint8]:
-    """Converts a frame to one (h + ceil(h/2), 2*ceil(w/2)) uint8 I420 array: Y, then U, then V.
+    """Converts a frame to one contiguous I420 array (Y rows, then U, then V).
 
-    For an odd w each Y row has one padding byte after its pixels, written as a copy of the
-    row's last pixel. Formats, shapes and errors: see ``help(warmrtc.to_i420)``.
+    The GIL is released while pixels are converted; safe to call from many threads. The frame is
+    read without a copy: a numpy array, a buffer-protocol object, or an `__array_interface__` or
+    DLPack (CPU) producer, laid out for `fmt` as follows.
+
+    - `rgb24` `bgr24` `rgba` `bgra` `argb` `abgr`: an `(h, w, 3 or 4)` uint8 array with any
+      positive strides; float32 in [0, 1] is taken for rgb24/bgr24 (values outside it are
+      clamped, NaN counts as 0 and +inf as 1).
+    - `gray`: `(h, w)` or `(h, w, 1)`.
+    - `yuyv`/`uyvy`: `(h, w, 2)` with an even w.
+    - `i420`: a `(y, u, v)` tuple of `(h, w)`, `(ceil(h/2), ceil(w/2))` planes, or one
+      C-contiguous `(h + ceil(h/2), w)` array with an even w.
+    - `nv12`/`nv21`: a `(y, uv)` tuple with uv `(ceil(h/2), ceil(w/2), 2)` or
+      `(ceil(h/2), 2*ceil(w/2))`, or one `(h + ceil(h/2), w)` array with an even w.
+
+    Args:
+        frame: The frame, laid out as above.
+        fmt: One of the format names above.
+        size: `(width, height)` to scale to (bilinear); None keeps the frame's size.
+        out: A C-contiguous uint8 array of `i420_shape(width, height)` to write into and return.
+
+    Returns:
+        An `(h + ceil(h/2), 2*ceil(w/2))` uint8 array. Y is h rows of w pixels, U and V follow,
+        each `ceil(h/2) x ceil(w/2)`, packed back to back. For an odd w each Y row has one padding
+        byte after its pixels, written as a copy of the row's last pixel, so the result is
+        deterministic.
+
+    Raises:
+        ValueError: An unknown `fmt`, a shape, stride or size the format cannot take, or a
+            read-only or mis-shaped `out`.
+        TypeError: A wrong dtype, or an object that is not an array.
     """
 
-def from_i420(frame: Any, fmt: str) -> npt.NDArray[np.uint8]: ...
-def i420_shape(width: int, height: int) -> tuple[int, int]: ...
+def from_i420(frame: Any, fmt: str) -> npt.NDArray[np.uint8]:
+    """Converts an I420 frame to packed pixels.
+
+    The GIL is released during the conversion.
+
+    Args:
+        frame: An I420 frame as `to_i420` takes it (`(y, u, v)` planes or one
+            `(h + ceil(h/2), w)` array).
+        fmt: `rgb24` `bgr24` `rgba` `bgra` `argb` `abgr`, or `gray` (the Y plane).
+
+    Returns:
+        An `(h, w, 3 or 4)` uint8 array, or `(h, w)` for `gray`.
+
+    Raises:
+        ValueError: Any other `fmt`, or a frame that is not I420.
+        TypeError: A wrong dtype.
+    """
+
+def i420_shape(width: int, height: int) -> tuple[int, int]:
+    """The `(rows, cols)` of `to_i420`'s output for a frame.
+
+    Args:
+        width: The frame's width.
+        height: The frame's height.
+
+    Returns:
+        `(height + ceil(height/2), 2*ceil(width/2))`.
+    """
+
 def _encode_capture_request(
     source_handle: int,
     type: int,

@@ -71,6 +71,7 @@ class CheckReport:
 
     @property
     def ok(self) -> bool:
+        """True when all six steps ran and passed."""
         return len(self.steps) == len(STEPS) and all(s.ok for s in self.steps)
 
     @property

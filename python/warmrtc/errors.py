@@ -38,7 +38,8 @@ if TYPE_CHECKING:
 
 class WarmrtcError(Exception):
     """Base of every warmrtc session error. A connect that failed says how far it got in
-    ``connect_steps`` (:class:`warmrtc.ConnectStep`, the failed one last; empty otherwise)."""
+    ``connect_steps`` (:class:`~warmrtc.stats.ConnectStep` objects, the failed one last; empty
+    otherwise)."""
 
     retryable: bool = True
     connect_steps: tuple[ConnectStep, ...] = ()

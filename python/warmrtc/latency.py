@@ -22,8 +22,8 @@ MAX_PLAUSIBLE_MS = 60_000.0  # a stamp further off is from a skewed clock, not a
 class Latency:
     """Glass-to-glass latency over the recent generated frames, in milliseconds."""
 
-    p50_ms: float
-    p95_ms: float
+    p50_ms: float  # median over the window
+    p95_ms: float  # 95th percentile over the window
     last_ms: float  # the most recent generated frame's
     samples: int  # frames in the window
 

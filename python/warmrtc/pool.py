@@ -308,6 +308,7 @@ class WarmPool:
 
     @property
     def stats(self) -> PoolStats:
+        """The pool's counters now (:class:`warmrtc.PoolStats`)."""
         return PoolStats(
             warm=len(self._warm),
             in_use=len(self._in_use),

@@ -102,10 +102,14 @@ class Session:
 
     @property
     def state(self) -> State:
+        """Where the session is in its life (:class:`warmrtc.State`; compares equal to its
+        string value)."""
         return self._life.state
 
     @property
     def muted(self) -> bool:
+        """True while the source's native gate drops every frame (the same value as
+        ``session.source.muted``)."""
         return self._switch.muted
 
     @property
@@ -128,6 +132,7 @@ class Session:
 
     @property
     def session_id(self) -> str | None:
+        """The service's id of the session; None before the service gave one."""
         return self._link.session_id
 
     @property
@@ -139,10 +144,12 @@ class Session:
 
     @property
     def source(self) -> VideoSource:
+        """The video source the session publishes."""
         return self._source
 
     @property
     def config(self) -> SessionConfig:
+        """The checked options the session was connected with."""
         return self._config
 
     @property
@@ -362,7 +369,7 @@ def connect(
     published muted; no frame reaches the model and nothing is billed until ``unmute()``.
     ``options`` are :class:`warmrtc.ConnectOptions` (api_key, base_url, prompt, image,
     output_format, on_frame, on_state, on_event, stats_interval, timeout,
-    reconnect_attempts); a bad one raises
+    reconnect_attempts, resolution, speed); a bad one raises
     ValueError/TypeError here, before any network work. Connecting raises AuthenticationError,
     ModelError, ConcurrencyLimitError, ConnectTimeoutError (the whole connect takes ``timeout``
     at the most), ConnectionLostError or ProtocolError with the service's message.

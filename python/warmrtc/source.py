@@ -115,17 +115,27 @@ class VideoSource:
         self._rtc_source = rtc_source
         self._switch: MuteSwitch | None = None  # the session's, while the source is in one
         self.fps = float(fps)
+        """The frame rate the track is published for (the encoder's setting)."""
 
     def capture(self, frame: Any, timestamp_us: int | None = None) -> bool:
         """Hands ``frame`` on to WebRTC; True when it was, False when it was dropped (muted, or
         the source is closed). Any thread; the GIL is released for the pixel work.
 
-        ``frame``: a numpy array (or buffer) in ``fmt``, any strides: ``(h, w, 3)`` for
-        bgr24/rgb24, ``(h, w, 4)`` for the 32-bit formats, ``(h*3//2, w)`` for i420/nv12/nv21,
-        a ``(y, u, v)`` / ``(y, uv)`` tuple of planes, float32 ``(h, w, 3)`` in [0, 1] for
-        rgb24/bgr24 (values outside it are clamped, NaN counts as 0). A frame of another
-        size is scaled to ``width`` x ``height``. ``timestamp_us``: the capture time to stamp
-        (unix epoch microseconds; default now). Bad frames raise ValueError/TypeError."""
+        Args:
+            frame: A numpy array (or buffer) in ``fmt``, any strides: ``(h, w, 3)`` for
+                bgr24/rgb24, ``(h, w, 4)`` for the 32-bit formats, ``(h*3//2, w)`` for
+                i420/nv12/nv21, a ``(y, u, v)`` / ``(y, uv)`` tuple of planes, float32
+                ``(h, w, 3)`` in [0, 1] for rgb24/bgr24 (values outside it are clamped, NaN
+                counts as 0). A frame of another size is scaled to ``width`` x ``height``.
+            timestamp_us: The capture time to stamp (unix epoch microseconds; default now).
+
+        Returns:
+            True when the frame was handed on; False when it was dropped.
+
+        Raises:
+            ValueError: A frame ``fmt`` cannot take (its shape, strides or size).
+            TypeError: A frame of the wrong dtype, or not an array at all.
+        """
         return self._pipeline.capture(frame, timestamp_us)
 
     def mute(self) -> None:
@@ -146,10 +156,12 @@ class VideoSource:
 
     @property
     def muted(self) -> bool:
+        """True while the gate drops every frame."""
         return self._pipeline.muted
 
     @property
     def closed(self) -> bool:
+        """True after :meth:`close`."""
         return self._pipeline.closed
 
     @property
@@ -161,18 +173,22 @@ class VideoSource:
 
     @property
     def width(self) -> int:
+        """The width frames are sent at."""
         return self._pipeline.width
 
     @property
     def height(self) -> int:
+        """The height frames are sent at."""
         return self._pipeline.height
 
     @property
     def fmt(self) -> str:
+        """The pixel format :meth:`capture` takes."""
         return self._pipeline.fmt
 
     @property
     def stamp_frames(self) -> bool:
+        """True when frames carry LiveKit frame metadata (capture time, frame number)."""
         return self._pipeline.stamp_frames
 
     @property

@@ -28,15 +28,15 @@ class SessionStats:
     """A session's figures at ``at`` (unix seconds). Counters count from the session's start
     (the WebRTC ones from the current room join: a reconnect starts them again)."""
 
-    at: float
-    state: str
+    at: float  # when the figures were taken (unix seconds)
+    state: str  # the session's state then (a State value)
     # The source's native gate (VideoSource.stats).
-    frames_captured: int
+    frames_captured: int  # frames the app handed to capture() since the session started
     frames_sent: int  # handed to WebRTC
     frames_dropped_muted: int  # dropped by the gate while muted
-    frames_dropped_closed: int
+    frames_dropped_closed: int  # dropped after the source was closed
     # The encoder (the published track's outbound_rtp; None before it is published).
-    frames_encoded: int | None
+    frames_encoded: int | None  # outbound_rtp frames_encoded
     frames_sent_rtp: int | None  # outbound_rtp frames_sent
     encode_fps: float | None  # outbound_rtp frames_per_second
     target_bitrate_bps: float | None  # outbound_rtp target_bitrate (the encoder's target)
@@ -45,13 +45,13 @@ class SessionStats:
     # The model's output (inbound_rtp of its track; None before it arrives).
     frames_received: int | None  # None where it would be fewer than frames_decoded
 
-    frames_decoded: int | None
+    frames_decoded: int | None  # inbound_rtp frames_decoded
     frames_dropped: int | None  # dropped by the decoder / jitter buffer
-    freeze_count: int | None
+    freeze_count: int | None  # inbound_rtp freeze_count
     total_freeze_duration_s: float | None  # None where freezes were counted with no time
     jitter_s: float | None  # inbound_rtp jitter, seconds
     packets_lost: int | None  # inbound_rtp packets_lost
-    packets_received: int | None
+    packets_received: int | None  # inbound_rtp packets_received
     # Round-trip time, seconds: the publishing connection's nominated candidate pair's current
     # RTT, else remote_inbound_rtp round_trip_time, else the subscribing connection's pair.
     rtt_s: float | None
@@ -60,13 +60,13 @@ class SessionStats:
     # Generated frames dropped before on_frame because the app (its loop, or the receive
     # thread) was not keeping up; each frames() reader also keeps only the newest few.
     generated_frames_dropped: int
-    billed_seconds: int
+    billed_seconds: int  # as the service's billing ticks report them
     setup_s: float | None  # connect() duration: control channel to track published
     unmute_to_first_frame_s: float | None  # the last unmute -> the first generated frame after it
     # Glass-to-glass latency (capture to generated frame in the app), over the last 300
     # generated frames that came back stamped (session.latency); None before one did.
-    latency_ms_p50: float | None = None
-    latency_ms_p95: float | None = None
+    latency_ms_p50: float | None = None  # median, ms
+    latency_ms_p95: float | None = None  # 95th percentile, ms
 
 
 @dataclass(frozen=True)
