@@ -28,11 +28,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--frames-timeout", type=float, default=15, help="seconds for the round trip")
     linkspec.add_arguments(p)
     argv = sys.argv[1:] if argv is None else argv
-    args = p.parse_args(argv)
-    try:
-        link = linkspec.from_arguments(args)
-    except linkspec.LinkSpecError as e:
-        p.error(str(e))
+    args, link = linkspec.parse_arguments(p, argv)
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     api_key = os.environ.get(API_KEY_ENV)
     options = {"timeout": args.timeout, "frames_timeout": args.frames_timeout}

@@ -245,11 +245,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--plot", metavar="FILE", help="draw the timeline into FILE (e.g. a .png)")
     linkspec.add_arguments(p)
     argv = sys.argv[1:] if argv is None else argv
-    args = p.parse_args(argv)
-    try:
-        link = linkspec.from_arguments(args)
-    except linkspec.LinkSpecError as e:
-        p.error(str(e))
+    args, link = linkspec.parse_arguments(p, argv)
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # in order with logs
     api_key = os.environ.get(API_KEY_ENV)
     if api_key:

@@ -266,6 +266,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--link-seed", type=int, metavar="N", help=OVERRIDES["seed"])
 
 
+def parse_arguments(
+    parser: argparse.ArgumentParser, argv: list[str]
+) -> tuple[argparse.Namespace, LinkSpec]:
+    """``argv`` parsed by ``parser`` (which has :func:`add_arguments`'s options) and the link
+    they name; a bad link is the parser's error, like any other bad option."""
+    args = parser.parse_args(argv)
+    try:
+        return args, from_arguments(args)
+    except LinkSpecError as e:
+        parser.error(str(e))
+
+
 def from_arguments(args: argparse.Namespace) -> LinkSpec:
     """The spec that :func:`add_arguments`'s options name."""
     return with_overrides(

@@ -412,12 +412,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--install", action="store_true", help="build the pinned server and exit")
     linkspec.add_arguments(p)
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD [ARG...]")
-    args = p.parse_args(argv)
+    args, spec = linkspec.parse_arguments(p, argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    try:
-        spec = linkspec.from_arguments(args)
-    except linkspec.LinkSpecError as e:
-        p.error(str(e))
     try:
         if args.install:
             print(install_server())
