@@ -158,7 +158,7 @@ def test_event_readers_are_bounded_drop_the_oldest_with_a_warning_and_end(
         fanout: Fanout[int] = Fanout(
             seen.append, depth=EVENT_DEPTH, name="on_event", warn_drops=True
         )
-        reader = fanout.stream()
+        reader = fanout.reader()
         first = asyncio.ensure_future(reader.__anext__())
         await asyncio.sleep(0)  # subscribed
         for i in range(EVENT_DEPTH + 10):
@@ -170,7 +170,7 @@ def test_event_readers_are_bounded_drop_the_oldest_with_a_warning_and_end(
         # The buffer kept the newest; the end took no place of an event.
         assert got == list(range(10, EVENT_DEPTH + 10))
         assert "on_event reader is not keeping up" in caplog.text
-        assert [i async for i in fanout.stream()] == []  # a reader after the end ends at once
+        assert [i async for i in fanout.reader()] == []  # a reader after the end ends at once
 
     with caplog.at_level(logging.WARNING, "warmrtc"):
         asyncio.run(asyncio.wait_for(body(), 10))
@@ -182,7 +182,7 @@ def test_a_thread_reads_events_without_stalling_the_loop() -> None:
         first: queue.Queue[int] = queue.Queue()
         got: queue.Queue[list[int]] = queue.Queue()
         resume = threading.Event()
-        items = fanout.stream_in_thread(timeout=10)
+        items = fanout.reader().in_thread(timeout=10)
 
         def consumer() -> None:
             first.put(next(items))
@@ -190,7 +190,7 @@ def test_a_thread_reads_events_without_stalling_the_loop() -> None:
             got.put(list(items))
 
         thread = threading.Thread(target=consumer)
-        thread.start()  # subscribed already: stream_in_thread() subscribes at once
+        thread.start()  # subscribed already: reader() subscribes at once
         fanout.deliver(0)
         assert await asyncio.to_thread(first.get, True, 10) == 0
         for i in range(1, 100):

@@ -30,7 +30,7 @@ def test_async_readers_get_the_newest_frames_and_end() -> None:
         got: list[int] = []
 
         async def read() -> None:
-            async for f in fanout.stream():
+            async for f in fanout.reader():
                 got.append(int(f[0, 0]))
 
         reader = asyncio.create_task(read())
@@ -41,7 +41,7 @@ def test_async_readers_get_the_newest_frames_and_end() -> None:
         await asyncio.wait_for(reader, 5)
         assert seen == list(range(20))  # on_frame sees every frame
         assert got == list(range(20 - FRAME_DEPTH, 20))  # the newest, then the end
-        assert [f async for f in fanout.stream()] == []  # a reader after the end ends at once
+        assert [f async for f in fanout.reader()] == []  # a reader after the end ends at once
 
     asyncio.run(body())
 
@@ -62,7 +62,7 @@ def test_a_thread_that_stops_reading_never_stalls_the_loop() -> None:
         rest: list[int] = []
 
         def consumer() -> None:
-            frames = fanout.stream_in_thread(timeout=10)
+            frames = fanout.reader().in_thread(timeout=10)
             first.put(int(next(frames)[0, 0]))
             resume.wait(10)  # stops reading for a while
             rest.extend(int(f[0, 0]) for f in frames)

@@ -210,12 +210,6 @@ def _blocking(
     return call
 
 
-def _timeout_checked(timeout: float | None) -> float | None:
-    if timeout is not None and (isinstance(timeout, bool) or not timeout > 0):
-        raise ValueError(f"timeout must be a positive number of seconds or None, got {timeout!r}")
-    return timeout
-
-
 # ---- the twins ---------------------------------------------------------------------------
 
 
@@ -252,13 +246,13 @@ class BlockingSession(_Twin[Session], twin_of=Session):
         """Generated frames until the session ends; ``timeout`` bounds the wait for each one
         (``queue.Empty`` past it). A reader that stops reading only loses old frames: the
         session's loop never waits for it."""
-        return self._target._frames.stream_in_thread(_timeout_checked(timeout))
+        return self._target.frames().in_thread(timeout)
 
     def events(self, timeout: float | None = None) -> Iterator[Event]:
         """The session's events from now on, until it ends; ``timeout`` bounds the wait for
         each one (``queue.Empty`` past it). The session's loop never waits for the reader: one
         that falls behind loses the oldest (with a warning)."""
-        return self._target._events.stream_in_thread(_timeout_checked(timeout))
+        return self._target.events().in_thread(timeout)
 
     def stats(self, *, timeout: float = 2.0) -> SessionStats:
         """:meth:`Session.stats`, from a plain thread."""
@@ -371,7 +365,7 @@ class BlockingSpectator(_Twin[Spectator], twin_of=Spectator):
     def frames(self, timeout: float | None = None) -> Iterator[np.ndarray]:
         """The model's frames until the session ends; ``timeout`` bounds the wait for each
         (``queue.Empty`` past it)."""
-        return self._target._frames.stream_in_thread(_timeout_checked(timeout))
+        return self._target.frames().in_thread(timeout)
 
     def __iter__(self) -> Iterator[np.ndarray]:
         return self.frames()

@@ -179,7 +179,7 @@ async def _round_trip(session: Session, source: VideoSource, frames_timeout: flo
     finally:
         feeder.cancel()
         await asyncio.gather(feeder, return_exceptions=True)
-        await frames.aclose()  # type: ignore[attr-defined]
+        await frames.aclose()
     took = time.monotonic() - started
     if got.is_set():
         sent = source.stats["converted"]

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Generator
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -32,7 +32,7 @@ from ._media.latest_queue import EVENT_DEPTH, FRAME_DEPTH
 from ._media.rtc_frame import GeneratedFrame
 from ._media.rtc_stats import RtcFigures, rtc_figures
 from ._protocol.models import DEFAULT_MODEL
-from ._session.fanout import Fanout
+from ._session.fanout import Fanout, Reader
 from ._session.lifecycle import Lifecycle
 from ._session.link import Applied, ServiceLink
 from ._session.metrics import Metrics
@@ -222,12 +222,12 @@ class Session:
 
     # ---- generated frames ----------------------------------------------------------------------
 
-    def frames(self) -> AsyncIterator[np.ndarray]:
+    def frames(self) -> Reader[np.ndarray]:
         """Generated frames as numpy arrays in ``output_format``, until the session ends.
 
         A slow consumer sees the newest frames: older ones are dropped past a few.
         """
-        return self._frames.stream()
+        return self._frames.reader()
 
     def _frame_generated(self, frame: np.ndarray) -> None:
         self._recorder.frame_generated()
@@ -236,14 +236,14 @@ class Session:
 
     # ---- events and stats ------------------------------------------------------------------------
 
-    def events(self) -> AsyncIterator[Event]:
+    def events(self) -> Reader[Event]:
         """The session's :class:`warmrtc.Event` objects from now on, until the session ends
         (the last one is the change to ``disconnected``).
 
         Each reader holds the newest 256: a reader that falls behind loses the oldest, with a
         warning in the log. ``on_event`` also sees the events of ``connect()`` itself.
         """
-        return self._events.stream()
+        return self._events.reader()
 
     def _emit(self, event: Event) -> None:
         if isinstance(event, GenerationTickEvent):

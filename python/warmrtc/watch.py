@@ -24,7 +24,7 @@ from ._media.rtc_frame import GeneratedFrame
 from ._protocol.endpoints import DEFAULT_BASE_URL, Secret, check_base_url, watch_url
 from ._protocol.endpoints import api_key as resolve_api_key
 from ._service_http import post_json
-from ._session.fanout import Fanout
+from ._session.fanout import Fanout, Reader
 from .config import (
     FrameCallback,
     OutputFormat,
@@ -78,9 +78,9 @@ class Spectator:
         """True once the spectator left the room (close(), or the session ended)."""
         return self._closed or self._frames.ended
 
-    def frames(self) -> AsyncIterator[np.ndarray]:
+    def frames(self) -> Reader[np.ndarray]:
         """The model's frames as numpy arrays in ``output_format``, until the end."""
-        return self._frames.stream()
+        return self._frames.reader()
 
     def __aiter__(self) -> AsyncIterator[np.ndarray]:
         return self.frames()

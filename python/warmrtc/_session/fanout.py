@@ -74,56 +74,71 @@ class Fanout(Generic[T]):
         for reader in readers:
             reader.close()
 
-    def _subscribe(self) -> LatestQueue[T]:
-        reader: LatestQueue[T] = LatestQueue(
+    def reader(self) -> Reader[T]:
+        """A reader of the items from now on (subscribed at once: nothing after this is
+        missed), until ``end()``."""
+        queue: LatestQueue[T] = LatestQueue(
             self._depth, name=f"{self._name} reader", warn=self._warn_drops
         )
         with self._lock:
             if self._ended:
-                reader.close()
+                queue.close()
             else:
-                self._readers.add(reader)
-        return reader
+                self._readers.add(queue)
+        return Reader(queue, self._unsubscribe)
 
-    def _unsubscribe(self, reader: LatestQueue[T]) -> None:
+    def _unsubscribe(self, queue: LatestQueue[T]) -> None:
         with self._lock:
-            self._readers.discard(reader)
+            self._readers.discard(queue)
 
-    async def stream(self) -> AsyncIterator[T]:
-        """Items as they come, from now on, until ``end()``."""
-        reader = self._subscribe()
+
+class Reader(AsyncIterator[T]):
+    """A session's (or spectator's) items as they come, until the end: ``async for`` on the
+    session's loop, or :meth:`in_thread` from a plain thread. It holds the newest few: one that
+    falls behind loses the oldest, and never slows the loop. ``aclose()`` stops reading."""
+
+    def __init__(
+        self, queue: LatestQueue[T], unsubscribe: Callable[[LatestQueue[T]], None]
+    ) -> None:
+        self._queue = queue
+        self._unsubscribe = unsubscribe
+
+    def __aiter__(self) -> Reader[T]:
+        return self
+
+    async def __anext__(self) -> T:
         try:
-            while True:
-                try:
-                    item = await reader.get()
-                except Ended:
-                    return
-                yield item
-        finally:
-            self._unsubscribe(reader)
+            return await self._queue.get()
+        except Ended:
+            self._unsubscribe(self._queue)
+            raise StopAsyncIteration from None
 
-    def stream_in_thread(self, timeout: float | None) -> Iterator[T]:
-        """Items for a plain thread, from now on, until ``end()``: the loop only ever puts; the
-        thread waits (``timeout`` seconds at most for each item: ``queue.Empty`` past that)."""
+    async def aclose(self) -> None:
+        """Stops reading (idempotent): the items that come after are not kept for it."""
+        self._unsubscribe(self._queue)
+        self._queue.close(discard=True)
+
+    def in_thread(self, timeout: float | None = None) -> Iterator[T]:
+        """The items for a plain thread, blocking: ``timeout`` seconds at most for each
+        (``queue.Empty`` past that; None: no bound). Not from a thread that runs an event
+        loop: waiting there would stop that loop."""
         if timeout is not None and (isinstance(timeout, bool) or not timeout > 0):
             raise ValueError(
                 f"timeout must be a positive number of seconds or None, got {timeout!r}"
             )
-        reader = self._subscribe()  # now, not at the first next(): nothing is missed
+        return self._blocking(timeout)
 
-        def read() -> Iterator[T]:
-            try:
-                _not_on_a_loop()
-                while True:
-                    try:
-                        item = reader.get_blocking(timeout)
-                    except Ended:
-                        return
-                    yield item
-            finally:
-                self._unsubscribe(reader)
-
-        return read()
+    def _blocking(self, timeout: float | None) -> Iterator[T]:
+        try:
+            _not_on_a_loop()
+            while True:
+                try:
+                    item = self._queue.get_blocking(timeout)
+                except Ended:
+                    return
+                yield item
+        finally:
+            self._unsubscribe(self._queue)
 
 
 def _not_on_a_loop() -> None:
@@ -137,4 +152,4 @@ def _not_on_a_loop() -> None:
     )
 
 
-__all__ = ["Fanout"]
+__all__ = ["Fanout", "Reader"]
