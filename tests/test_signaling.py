@@ -106,6 +106,30 @@ class Recorder:
         return ControlChannel(self.on_event, self.closed.append)
 
 
+async def closed_soon(ch: ControlChannel) -> None:
+    """Waits (2 s at the most) for the service's close to reach the channel."""
+    for _ in range(100):
+        if ch.closed:
+            return
+        await asyncio.sleep(0.02)
+
+
+def ends_of(script: Script) -> list[errors.WarmrtcError]:
+    """What the channel reports as its end when the service runs ``script`` and closes."""
+
+    async def main() -> list[errors.WarmrtcError]:
+        rec = Recorder()
+        async with service(script) as url:
+            ch = rec.channel()
+            await ch.open(url, 5)
+            await closed_soon(ch)
+            await ch.close()
+        return rec.closed
+
+    result: list[errors.WarmrtcError] = run(main())
+    return result
+
+
 # ---- A: requests and their acks -----------------------------------------------------------
 
 
@@ -319,10 +343,7 @@ def test_a_closed_channel_is_classified_by_its_close_code(
         async with service(script) as url:
             ch = rec.channel()
             await ch.open(url, 5)
-            for _ in range(100):  # the service closes right away
-                if ch.closed:
-                    break
-                await asyncio.sleep(0.02)
+            await closed_soon(ch)  # the service closes right away
             assert len(rec.closed) == 1 and type(rec.closed[0]) is expected, rec.closed
             if text is not None:
                 assert str(rec.closed[0]) == text  # the service's words, kept whole
@@ -625,10 +646,7 @@ def test_a_lost_connection_is_reported_once() -> None:
             ch = rec.channel()
             await ch.open(url, 5)
             await ch.join(5)
-            for _ in range(100):
-                if rec.closed:
-                    break
-                await asyncio.sleep(0.02)
+            await closed_soon(ch)
             await ch.close()
             assert len(rec.closed) == 1
             assert isinstance(rec.closed[0], errors.ConnectionLostError)
@@ -643,22 +661,11 @@ def test_generation_ended_then_a_normal_close_is_the_service_ending_the_session(
         await ws.send_json({"type": "generation_ended", "seconds": 3, "reason": "timeout"})
         await ws.close(code=1000, message=b"timeout")
 
-    async def main() -> None:
-        rec = Recorder()
-        async with service(script) as url:
-            ch = rec.channel()
-            await ch.open(url, 5)
-            for _ in range(100):
-                if ch.closed:
-                    break
-                await asyncio.sleep(0.02)
-            assert [type(e) for e in rec.closed] == [errors.SessionEndedError], rec.closed
-            ended = rec.closed[0]
-            assert isinstance(ended, errors.SessionEndedError) and ended.reason == "timeout"
-            assert not ended.retryable and isinstance(ended, errors.SessionClosedError)
-            await ch.close()
-
-    run(main())
+    ends = ends_of(script)
+    assert [type(e) for e in ends] == [errors.SessionEndedError], ends
+    ended = ends[0]
+    assert isinstance(ended, errors.SessionEndedError) and ended.reason == "timeout"
+    assert not ended.retryable and isinstance(ended, errors.SessionClosedError)
 
 
 def test_a_close_without_generation_ended_is_still_a_loss() -> None:
@@ -678,19 +685,8 @@ def test_an_earlier_error_does_not_change_how_a_later_end_is_read() -> None:
         await ws.send_json({"type": "generation_ended", "seconds": 3, "reason": "timeout"})
         await ws.close(code=1000, message=b"timeout")
 
-    async def main() -> None:
-        rec = Recorder()
-        async with service(script) as url:
-            ch = rec.channel()
-            await ch.open(url, 5)
-            for _ in range(100):
-                if ch.closed:
-                    break
-                await asyncio.sleep(0.02)
-            assert [type(e) for e in rec.closed] == [errors.SessionEndedError], rec.closed
-            await ch.close()
-
-    run(main())
+    ends = ends_of(script)
+    assert [type(e) for e in ends] == [errors.SessionEndedError], ends
 
 
 def test_an_error_right_before_the_close_still_says_what_it_was() -> None:
@@ -699,20 +695,9 @@ def test_an_error_right_before_the_close_still_says_what_it_was() -> None:
         await ws.send_json({"type": "error", "error": "inference failed"})
         await ws.close(code=1000)
 
-    async def main() -> None:
-        rec = Recorder()
-        async with service(script) as url:
-            ch = rec.channel()
-            await ch.open(url, 5)
-            for _ in range(100):
-                if ch.closed:
-                    break
-                await asyncio.sleep(0.02)
-            assert [type(e) for e in rec.closed] == [errors.ProtocolError], rec.closed
-            assert "inference failed" in str(rec.closed[0])
-            await ch.close()
-
-    run(main())
+    ends = ends_of(script)
+    assert [type(e) for e in ends] == [errors.ProtocolError], ends
+    assert "inference failed" in str(ends[0])
 
 
 def test_an_error_then_the_end_is_a_failure_worth_a_new_session() -> None:
@@ -725,20 +710,9 @@ def test_an_error_then_the_end_is_a_failure_worth_a_new_session() -> None:
         await ws.send_json({"type": "generation_ended", "seconds": 1, "reason": "error"})
         await ws.close(code=1000, message=b"error")
 
-    async def main() -> None:
-        rec = Recorder()
-        async with service(script) as url:
-            ch = rec.channel()
-            await ch.open(url, 5)
-            for _ in range(100):
-                if ch.closed:
-                    break
-                await asyncio.sleep(0.02)
-            assert [type(e) for e in rec.closed] == [errors.ProtocolError], rec.closed
-            assert rec.closed[0].retryable
-            await ch.close()
-
-    run(main())
+    ends = ends_of(script)
+    assert [type(e) for e in ends] == [errors.ProtocolError], ends
+    assert ends[0].retryable
 
 
 def test_opening_times_one_round_trip_to_the_service() -> None:
