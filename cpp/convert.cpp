@@ -7,8 +7,8 @@
 
 #include <cstring>
 #include <stdexcept>
-#include <vector>
 
+#include "frame_buffer.hpp"
 #include "row_bands.hpp"
 
 namespace warmrtc {
@@ -58,12 +58,12 @@ uint8_t to_byte(float x) {
 }
 
 // Copies an arbitrarily strided (or float32) plane into contiguous bytes.
-Plane gather(const Plane& p, std::vector<uint8_t>& scratch) {
+Plane gather(const Plane& p, FrameBuffer& scratch) {
   const size_t row_bytes = static_cast<size_t>(p.cols) * p.channels;
-  scratch.resize(row_bytes * p.rows);
+  uint8_t* const gathered = scratch.get(row_bytes * p.rows);
   for (int r = 0; r < p.rows; ++r) {
     const uint8_t* row = p.data + p.row_stride * r;
-    uint8_t* out = scratch.data() + row_bytes * r;
+    uint8_t* out = gathered + row_bytes * r;
     if (p.type == ElementType::F32) {
       for (int c = 0; c < p.cols; ++c) {
         for (int k = 0; k < p.channels; ++k) {
@@ -82,7 +82,7 @@ Plane gather(const Plane& p, std::vector<uint8_t>& scratch) {
     }
   }
   Plane packed = p;
-  packed.data = scratch.data();
+  packed.data = gathered;
   packed.row_stride = static_cast<int64_t>(row_bytes);
   packed.col_stride = p.channels;
   packed.channel_stride = 1;
@@ -154,9 +154,8 @@ int scale_to_i420(const SourceFrame& src, const I420Planes& dst, BandPool* pool)
     from.stride_u = stride_of(f.planes[1]);
     from.stride_v = stride_of(f.planes[2]);
   } else {
-    thread_local std::vector<uint8_t> unscaled;
-    unscaled.resize(i420_size(f.width, f.height));
-    from = i420_layout(unscaled.data(), f.width, f.height);
+    thread_local FrameBuffer unscaled;
+    from = i420_layout(unscaled.get(i420_size(f.width, f.height)), f.width, f.height);
     bands = convert_banded(src, from, pool);
   }
   const int rc =
@@ -171,7 +170,7 @@ int scale_to_i420(const SourceFrame& src, const I420Planes& dst, BandPool* pool)
 }  // namespace
 
 SourceFrame packed_frame(const SourceFrame& src) {
-  thread_local std::vector<uint8_t> scratch[3];
+  thread_local FrameBuffer scratch[3];
   SourceFrame out = src;
   for (int i = 0; i < src.plane_count; ++i) {
     if (!src.planes[i].packed()) out.planes[i] = gather(src.planes[i], scratch[i]);

@@ -12,14 +12,16 @@ namespace warmrtc {
 // other thread that wants it, and sleep only after that.
 constexpr std::chrono::microseconds kPoll{200};
 
-// Calls done() until it returns true (then true) or kPoll has passed (then false).
+// Calls done() until it returns true (then true) or kPoll has passed (then false). A wait that
+// is over at once (the usual case, e.g. a turn no other thread holds) reads no clock.
 template <typename Done>
 bool poll_until(Done done) {
+  if (done()) return true;
   const auto until = std::chrono::steady_clock::now() + kPoll;
-  while (!done()) {
+  do {
     if (std::chrono::steady_clock::now() >= until) return false;
     std::this_thread::yield();
-  }
+  } while (!done());
   return true;
 }
 

@@ -5,9 +5,9 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
-#include <vector>
 
 #include "convert.hpp"
+#include "frame_buffer.hpp"
 #include "i420_buffer.hpp"
 
 namespace warmrtc {
@@ -138,9 +138,8 @@ bool VideoPipeline::send_i420(const SourceFrame& frame, FfiCaptureFrame& req) {
     planes.stride_v = static_cast<int>(frame.planes[2].row_stride);
   } else {
     // Reused per thread: the FFI is done with the pixels when ffi_capture returns.
-    thread_local std::vector<uint8_t> pooled;
-    pooled.resize(i420_size(width_, height_));
-    planes = i420_layout(pooled.data(), width_, height_);
+    thread_local FrameBuffer pooled;
+    planes = i420_layout(pooled.get(i420_size(width_, height_)), width_, height_);
     if (convert_to_i420(frame, planes, pool_.get()) > 1) {
       gate_.banded();
     }
