@@ -29,6 +29,7 @@ BENCHMARKS = [
     ("receive.py", [], "1 min"),
     ("sessions.py", [], "4 min"),
     ("latency.py", [], "1 min"),
+    ("session_memory.py", [], "4 min"),
 ]
 TIMEOUT = 20 * 60  # one benchmark, at most
 
