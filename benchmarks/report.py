@@ -38,6 +38,7 @@ BENCHMARKS = [
     ("sessions.py", [], "4 min"),
     ("latency.py", [], "1 min"),
     ("link.py", [], "1 min"),
+    ("session_memory.py", [], "4 min"),
 ]
 LAN_ONLY = {"capture", "link"}  # no service traffic, or a link of its own
 TIMEOUT = 20 * 60  # one benchmark, at most

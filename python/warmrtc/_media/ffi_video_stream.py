@@ -9,6 +9,13 @@ FFI at once. The frames' events are taken on livekit's callback thread as they a
 filter is where they are seen first: it hands each one over and tells livekit it needs no
 queue of its own), so a reader that falls behind skips the oldest frames and hands their
 buffers back unread: they pile up nowhere.
+
+The FFI ends a native stream when its handle is dropped, and then sends the stream's end
+(eos); frames it sent just before can still be on their way, each holding a buffer only a
+reader of the stream can hand back (one left unread stays in the FFI's handle table for the
+life of the process: 1.4 MB at 720p). So a stream is closed in that order: its handle dropped,
+its frames taken and handed back until the eos (``EOS_TIMEOUT`` at most), and only then its
+subscription ended, as livekit's own ``VideoStream`` does.
 """
 
 from __future__ import annotations
@@ -27,6 +34,8 @@ from .rtc_frame import GeneratedFrame, release, take_generated
 
 log = logging.getLogger("warmrtc")
 
+EOS_TIMEOUT = 1.0  # seconds a closing stream waits for the FFI's eos, handing frames back
+
 
 async def generated_frames(
     track: rtc.Track,
@@ -41,13 +50,14 @@ async def generated_frames(
     ends the stream and hands back every buffer it held."""
     ffi = FfiClient.instance
     stream_id: int | None = None
+    closing = False  # from here on, frames are handed back unread, not dropped for speed
 
     def release_if_ours(event: proto_ffi.FfiEvent) -> None:
         video = event.video_stream_event
         # Before the stream's id is known, another stream's frames pass too: never ours to free.
         if video.stream_handle == stream_id and video.HasField("frame_received"):
             release(video.frame_received)
-            if not events.closed:  # a frame left when the stream ends was not dropped for speed
+            if not closing:
                 on_dropped()
 
     events: LatestQueue[proto_ffi.FfiEvent] = LatestQueue(
@@ -69,6 +79,7 @@ async def generated_frames(
     # Subscribed before the stream exists, so that not one of its events is missed.
     subscription = ffi.queue.subscribe(asyncio.get_running_loop(), filter_fn=take)
     stream: FfiHandle | None = None
+    ended = False  # the FFI's eos came: nothing of the stream is on its way any more
     try:
         request = proto_ffi.FfiRequest()
         new = request.new_video_stream
@@ -87,16 +98,41 @@ async def generated_frames(
             if video.stream_handle != stream_id:
                 continue  # another stream's, seen before our id was known: not ours to free
             if video.HasField("eos"):
+                ended = True
                 return
             if video.HasField("frame_received"):
                 yield take_generated(video.frame_received, fmt)
     finally:
+        closing = True
+        if stream is not None:
+            stream.dispose()  # ends the native stream (after its eos: lets its handle go)
+            if not ended and not FfiClient._ffi_disposed:
+                await _hand_back_until_eos(events, stream_id)
         # From here on livekit hands this stream nothing more (unsubscribing waits for a
         # hand-over in progress); what is still held goes back unread.
         ffi.queue.unsubscribe(subscription)
         events.close(discard=True)
-        if stream is not None:
-            stream.dispose()  # ends the native stream
+
+
+async def _hand_back_until_eos(
+    events: LatestQueue[proto_ffi.FfiEvent], stream_id: int | None
+) -> None:
+    """Hands back the frames of a stream whose handle was dropped, until its eos comes
+    (``EOS_TIMEOUT`` at most; it comes within milliseconds)."""
+    try:
+        async with asyncio.timeout(EOS_TIMEOUT):
+            while True:
+                video = (await events.get()).video_stream_event
+                if video.stream_handle != stream_id:
+                    continue
+                if video.HasField("eos"):
+                    return
+                if video.HasField("frame_received"):
+                    release(video.frame_received)
+    except TimeoutError:
+        log.debug("the model's output: no end of stream %s within %g s", stream_id, EOS_TIMEOUT)
+    except Ended:  # closed under us: nothing more comes
+        pass
 
 
 __all__ = ["generated_frames"]

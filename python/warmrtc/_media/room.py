@@ -12,6 +12,15 @@ Joins and leaves that outlive their caller (a connect that timed out, a close th
 waited for) are kept in a registry of their loop's, :func:`unfinished`: whoever owns a loop
 waits for them before closing it (the blocking API's loop thread does), so no room is left
 joined and livekit never hands an event to a closed loop.
+
+A room left while a remote participant still publishes is never freed by livekit: its Rust
+SDK (as bundled with livekit 1.2.1) closes a room without releasing the remote participants,
+and each remote publication holds callbacks that hold its participant, which holds the room's
+engine (livekit/rust-sdks #1378, #1435). A participant that leaves first is released as it
+goes. So a leave can be told to wait, bounded, for the publishers to go first
+(``publishers_first``): a session, whose service ends its model's participant when the control
+channel closes, does. And once a leave is done, the memory the allocator keeps is handed back
+to the system (:mod:`.heap`).
 """
 
 from __future__ import annotations
@@ -26,7 +35,7 @@ from livekit import rtc
 
 from .. import _trace
 from ..errors import ConnectionLostError
-from . import ffi_process
+from . import ffi_process, heap
 from .native_call import Settling, outcome, run_to_end
 
 log = logging.getLogger("warmrtc")
@@ -108,24 +117,70 @@ class Room:
         _track(task)
         return await asyncio.shield(task)
 
-    def leave_soon(self) -> Settling:
+    def leave_soon(self, *, publishers_first: float = 0.0) -> Settling:
         """Starts the leave without waiting for it (it is in :func:`unfinished` until done).
         It runs to its end (it is bounded), even when the loop is ending: cancelled half-way,
-        livekit's leave would leave the participant in the room."""
+        livekit's leave would leave the participant in the room. ``publishers_first``: seconds
+        to wait at most for the remote participants that publish to leave before we do (see
+        the module's docstring); the first call's value holds."""
         if self._leaving is None:
-            self._leaving = run_to_end(self._leave())
+            self._leaving = run_to_end(self._leave(publishers_first))
             _track(self._leaving)
         return self._leaving
 
-    async def leave(self) -> None:
-        """Leaves the room: after the calls in flight end (NATIVE_GRACE at most), livekit's
-        leave (LEAVE_TIMEOUT at most). Idempotent; a cancelled caller leaves it running."""
-        await asyncio.shield(self.leave_soon())
+    async def leave(self, *, publishers_first: float = 0.0) -> None:
+        """Leaves the room: after the calls in flight end (NATIVE_GRACE at most) and the remote
+        publishers left (``publishers_first`` at most), livekit's leave (LEAVE_TIMEOUT at most).
+        Idempotent; a cancelled caller leaves it running."""
+        await asyncio.shield(self.leave_soon(publishers_first=publishers_first))
 
-    async def _leave(self) -> None:
+    async def _leave(self, publishers_first: float) -> None:
         if self._in_flight:
             await asyncio.wait(set(self._in_flight), timeout=NATIVE_GRACE)
-        await self._disconnect()
+        if publishers_first > 0:
+            await self._publishers_gone(publishers_first)
+        try:
+            await self._disconnect()
+        finally:
+            heap.release_soon()
+
+    def remote_publishers(self) -> list[str]:
+        """The identities of the remote participants that publish a track now."""
+        return [p.identity for p in self.rtc.remote_participants.values() if p.track_publications]
+
+    async def _publishers_gone(self, timeout: float) -> None:
+        """Waits until no remote participant publishes (they left or unpublished), the room is
+        no longer connected, or ``timeout`` seconds pass."""
+        room = self.rtc
+        gone = asyncio.Event()
+
+        def check(*_args: object) -> None:
+            if not self.remote_publishers() or not room.isconnected():
+                gone.set()
+
+        events: tuple[rtc.room.EventTypes, ...] = (
+            "participant_disconnected",
+            "track_unpublished",
+            "disconnected",
+        )
+        for event in events:
+            room.on(event, check)
+        try:
+            check()
+            await asyncio.wait_for(gone.wait(), timeout)
+            _trace.mark(f"{self._name}.publishers_gone", room=room.name)
+        except TimeoutError:
+            log.debug(
+                "%s: %s still publishing in room %s after %g s; leaving anyway (livekit keeps "
+                "what it knew of them)",
+                self._name,
+                ", ".join(self.remote_publishers()),
+                room.name,
+                timeout,
+            )
+        finally:
+            for event in events:
+                room.off(event, check)
 
     async def _disconnect(self) -> None:
         try:

@@ -214,13 +214,17 @@ class ServiceLink:
     async def teardown(self, *, wait_native: bool) -> None:
         media, control = self._media, self._control
         self._control = None  # from here on its loss is no news (see _control_closed)
+        # The control channel closes first, and the room is left once the model's participant
+        # has (bounded): the service ends the model when the channel closes, and a room left
+        # with the model still in it stays in livekit's memory for good (see MediaLink.close).
+        closing = asyncio.ensure_future(control.close()) if control is not None else None
         try:
             if media is not None:
                 await media.close(wait_native=wait_native)
         finally:
             self._media = None
-            if control is not None:
-                await control.close()
+            if closing is not None:
+                await asyncio.shield(closing)
 
     # ---- what the service says -----------------------------------------------------------
 

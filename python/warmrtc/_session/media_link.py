@@ -37,6 +37,10 @@ KEEPALIVE_SETTLE = 3.0  # seconds to wait for them at most
 # ends, and nothing says so.
 MEDIA_PROOF = 15.0
 MEDIA_CHECK_INTERVAL = 0.5
+# A leave waits this long at most for the model's participant to leave the room first: the
+# service ends it once the control channel closes, and livekit keeps for good what it knew of a
+# participant still publishing when the room is left (see warmrtc._media.room).
+MODEL_LEAVES_FIRST = 1.0
 
 
 class MediaListener(Protocol):
@@ -125,8 +129,10 @@ class MediaLink:
 
     async def close(self, *, wait_native: bool) -> None:
         """Leaves the room (bounded). A join or publish still in flight is waited for first
-        (leaving in the middle of one leaves the participant behind), here or, without
-        ``wait_native``, in the background (see :func:`~warmrtc._media.room.unfinished`)."""
+        (leaving in the middle of one leaves the participant behind), and the model's
+        participant is given ``MODEL_LEAVES_FIRST`` seconds to leave before we do (the caller
+        has closed the control channel, which ends it), here or, without ``wait_native``, in
+        the background (see :func:`~warmrtc._media.room.unfinished`)."""
         if self._closed:
             return
         self._closed = True
@@ -139,7 +145,7 @@ class MediaLink:
         try:
             await asyncio.gather(*tasks, return_exceptions=True)
         finally:  # cancelled here too, the room is left: it would stay joined otherwise
-            leaving = self._room.leave_soon()
+            leaving = self._room.leave_soon(publishers_first=MODEL_LEAVES_FIRST)
             leaving.add_done_callback(lambda _done: self._output.release())
             if wait_native:
                 await asyncio.shield(leaving)
