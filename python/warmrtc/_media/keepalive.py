@@ -5,17 +5,21 @@ Until a source's first capture, livekit pushes a black frame into it every 100 m
 track still encodes and sends them (the media server drops them). Both ends of a session
 publish muted ahead of their first real frame (the client while warm, the emulated model until
 it generates): a few keepalive frames get the encoder running and the server registering the
-stream, which is what makes the first real frame go out at once; after those, one small black
-frame of our own ends the keepalive.
+stream, which is what makes the first real frame go out at once; after those, one black frame
+of our own ends the keepalive.
 
-That frame is small on purpose: the encoder then runs at a size no real frame has, and the
-first real frame after the unmute is of another size, at which libwebrtc sets the encoder up
-afresh and encodes a keyframe. The media server forwards a resumed track from a keyframe only;
-without one it drops the first frames, asks the sender for one (a PLI) and waits for it, a
-round trip to the client. The same rest follows every mute of a live track. Starting afresh
-also starts the H.264 encoder's frame-rate statistics afresh, so a mute's gap in the frames'
-timestamps never reaches them (OpenH264's "Actual input framerate ... is different" notes),
-as long as the rest lasted a few seconds (see :func:`settle_rate`).
+The client's is small on purpose (:func:`rest`): its encoder then runs at a size no real frame
+has, and the first real frame after the unmute is of another size, at which libwebrtc sets the
+encoder up afresh and encodes a keyframe. The media server forwards a resumed track from a
+keyframe only; without one it drops the first frames, asks the sender for one (a PLI) and waits
+for it, a round trip to the client. The same rest follows every mute of a live track. Starting
+afresh also starts the H.264 encoder's frame-rate statistics afresh, so a mute's gap in the
+frames' timestamps never reaches them (OpenH264's "Actual input framerate ... is different"
+notes), as long as the rest lasted a few seconds (see :func:`settle_rate`).
+
+The emulated model ends its keepalive with a black frame of its own size (:func:`end_keepalive`)
+and opens its output while idle; the media server then keeps asking it for a keyframe, and its
+first generated frame is one, without setting its encoder up again (at 720p that cost ~30 ms).
 """
 
 from __future__ import annotations
@@ -57,6 +61,12 @@ async def sent_more_than(
         if sent > count or until() or loop.time() >= deadline:
             return sent
         await asyncio.sleep(poll)
+
+
+def end_keepalive(source: rtc.VideoSource, width: int, height: int) -> None:
+    """Captures one black frame of the source's own size into ``source``: livekit's keepalive
+    stops at a first capture, and the encoder stays set up for that size."""
+    source.capture_frame(black_frame(width, height))
 
 
 def rest_size(width: int, height: int) -> tuple[int, int]:
@@ -125,4 +135,12 @@ async def settle_rate(
             return
 
 
-__all__ = ["capture_rest", "encoded_size", "rest", "rest_size", "sent_more_than", "settle_rate"]
+__all__ = [
+    "capture_rest",
+    "encoded_size",
+    "end_keepalive",
+    "rest",
+    "rest_size",
+    "sent_more_than",
+    "settle_rate",
+]

@@ -30,7 +30,7 @@ from livekit import rtc
 from .. import _trace
 from .._core import i420_shape, to_i420
 from .._media.early_offer import offer_now
-from .._media.keepalive import capture_rest, rest, rest_size, sent_more_than
+from .._media.keepalive import end_keepalive, sent_more_than
 from .._media.room import Room
 from .._media.rtc_frame import i420_planes
 from .._media.rtc_stats import frames_sent
@@ -129,31 +129,24 @@ class InferenceParticipant:
         """Unmutes the output track ahead of generation, with nothing to send.
 
         Published muted, the track sends livekit's keepalive (black frames, dropped by the
-        server) until the server has registered it; then its encoder rests on a small black
-        frame of our own (see :mod:`~warmrtc._media.keepalive`), which ends the keepalive, and
-        once that is out the track is unmuted while nothing flows. The first generated frame,
-        of another size, is then encoded as a keyframe and forwarded at once (the server also
-        keeps asking for one, with a PLI at most every ``rtc.pli_throttle``). Unmuted only when
+        server) until the server has registered it; one black frame of our own ends the
+        keepalive, and then the track is unmuted while nothing flows. The server, waiting for a
+        keyframe to forward from, keeps asking the encoder for one (a PLI at most every
+        ``rtc.pli_throttle``: a second by default, 200 ms on the local stack), so the first
+        generated frame is encoded as a keyframe and forwarded at once. Unmuted only when
         generation started, the server dropped the first generated frames and asked for a
         keyframe then, and its keyframe-request throttle could hold that back: that was the
         tail of a warm start, up to ~300 ms after the model's first frame.
         """
-        m = self._model
-
-        def capture() -> bool:
-            if self._live():
-                return False  # generation started meanwhile: no black frame into a live track
-            capture_rest(self._source.rtc_source, m.width, m.height)
-            return True
-
         try:
             # The server registers a track at its first packet.
             await sent_more_than(track, 0, poll=0.05, timeout=OPEN_SETTLE, until=self._live)
             if self._live():
                 return  # generation started first: _publish unmuted it
             sent = frames_sent(await track.get_stats())
-            # Not rested (frames dropped each time): opened all the same, as before the rest.
-            await rest(track, capture, rest_size(m.width, m.height))
+            if self._live():
+                return  # generation started meanwhile: no black frame into a live track
+            end_keepalive(self._source.rtc_source, self._model.width, self._model.height)
             await sent_more_than(track, sent, poll=0.02, timeout=OPEN_SETTLE)  # the server drops it
         except Exception as e:  # a track torn down under get_stats: the room is being left
             log.debug("the output track was not opened ahead: %r", e)
