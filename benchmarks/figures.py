@@ -26,6 +26,7 @@ class Figure:
     target: str = ""
     reference: str = ""
     met: bool | None = None
+    on_link: bool = False  # a target set for the link in force: it keeps its verdict there
 
     @property
     def verdict(self) -> str:
@@ -58,9 +59,10 @@ def publish(figures: list[Figure]) -> None:
                 benchmark=f"{f.benchmark}@{link}",
                 name=f.name,
                 measured=f.measured,
-                target=f"({f.target} on lan)" if f.target else "",
+                target=f.target if f.on_link else (f"({f.target} on lan)" if f.target else ""),
                 reference=f.reference,
-                met=None,
+                met=f.met if f.on_link else None,
+                on_link=f.on_link,
             )
             for f in figures
         ]
@@ -70,6 +72,29 @@ def publish(figures: list[Figure]) -> None:
         with open(path, "a", encoding="utf-8") as f:
             for figure in figures:
                 f.write(json.dumps(asdict(figure)) + "\n")
+
+
+@dataclass(frozen=True)
+class LinkFacts:
+    """The link the benchmark runs behind: its round trip and loss (0 for lan)."""
+
+    rtt_ms: float = 0.0
+    loss: float = 0.0
+
+    @property
+    def shaped(self) -> bool:
+        return os.environ.get("WARMRTC_LINK", "lan") != "lan"
+
+
+def link_facts() -> LinkFacts:
+    """The round trip and loss of the link in force, asked of its control socket."""
+    from warmrtc.local.link import Link, LinkError
+
+    try:
+        spec = Link.from_env().spec()
+    except LinkError:
+        return LinkFacts()
+    return LinkFacts(spec.up.delay_ms + spec.down.delay_ms, max(spec.up.loss, spec.down.loss))
 
 
 def read(path: str) -> list[Figure]:

@@ -15,6 +15,7 @@ import asyncio
 import importlib.util
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,14 @@ async def _feed(source: rtc.VideoSource, width: int, height: int, fps: int) -> N
         await asyncio.sleep(1 / fps)
 
 
-async def one_run(base_url: str, api_key: str, width: int, height: int, fps: int) -> float:
+async def one_run(
+    base_url: str,
+    api_key: str,
+    width: int,
+    height: int,
+    fps: int,
+    on_start: Callable[[], None] = lambda: None,
+) -> float:
     loop = asyncio.get_running_loop()
     first = loop.create_future()
     readers: list[asyncio.Task[None]] = []
@@ -66,6 +74,7 @@ async def one_run(base_url: str, api_key: str, width: int, height: int, fps: int
     client = None
     try:
         start = time.monotonic()
+        on_start()
         client = await RealtimeClient.connect(
             base_url=base_url,
             api_key=api_key,

@@ -34,6 +34,7 @@ BENCHMARKS = [
     ("capture.py", [], "3 min"),
     ("cold_start.py", [], "3 min"),
     ("warm_start.py", ["--runs", "12", "--idle", "3"], "3 min"),
+    ("start_steps.py", ["--runs", "5"], "3 min"),
     ("receive.py", [], "1 min"),
     ("sessions.py", [], "4 min"),
     ("latency.py", [], "1 min"),

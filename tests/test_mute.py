@@ -132,3 +132,38 @@ def test_a_closed_switch_refuses_unmute_and_stays_muted() -> None:
         source.close()
 
     asyncio.run(body())
+
+
+def test_the_track_rests_after_each_mute_of_a_live_track_and_reports_going_live() -> None:
+    """``rest`` follows a mute of a track that was live, with the track muted already (the
+    encoder's rest frame must never go out live); not the mute before publishing. ``live``
+    follows every unmute."""
+
+    async def body() -> None:
+        source = warmrtc.VideoSource(64, 48)
+        switch = MuteSwitch(gate_of(source), asyncio.get_running_loop(), min_interval=0)
+        track = RecordingTrack()
+        seen: list[str] = []
+        switch.set(True)
+        switch.attach(
+            track,
+            rest=lambda: seen.append(f"rest, track muted={track.muted}"),
+            live=lambda: seen.append(f"live, track muted={track.muted}"),
+        )
+        assert seen == []  # the mute before publishing: the keepalive's end rests it
+        switch.published(track)
+        switch.set(False)
+        switch.set(True)
+        switch.set(True)  # muted already: nothing more
+        switch.set(False)
+        assert seen == [
+            "live, track muted=False",
+            "rest, track muted=True",
+            "live, track muted=False",
+        ]
+        switch.detach()
+        switch.set(True)
+        assert len(seen) == 3  # a detached track rests no more
+        source.close()
+
+    asyncio.run(body())

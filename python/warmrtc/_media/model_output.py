@@ -124,6 +124,11 @@ class ModelOutput:
             return  # read already, or stalled and replaced: never read again
         self.tracks.append(track)
         _trace.mark("client.output_subscribed", muted=getattr(pub, "muted", None))
+        if _trace.enabled() and isinstance(track, rtc.RemoteVideoTrack):
+            # Tracing only: frames and keyframes received and decoded, keyframe requests sent.
+            watching = self._loop.create_task(_trace.watch_stats(track.get_stats, "client.out"))
+            self._watches.add(watching)
+            watching.add_done_callback(self._watches.discard)
         first = threading.Event()  # set on the receive thread
         reader = self._start_reader(track, first)
         watch = self._loop.create_task(

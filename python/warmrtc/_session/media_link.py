@@ -16,7 +16,7 @@ from livekit import rtc
 from livekit.rtc.participant import PublishTrackError
 
 from .. import _trace
-from .._media.keepalive import end_keepalive, sent_more_than
+from .._media.keepalive import capture_rest, rest, rest_size, sent_more_than, settle_rate
 from .._media.model_output import ModelOutput
 from .._media.room import Room
 from .._media.rtc_frame import GeneratedFrame
@@ -88,6 +88,9 @@ class MediaLink:
             on_dropped=listener.dropped,
         )
         self._keepalive: asyncio.Task[None] | None = None
+        self._resting: asyncio.Task[None] | None = None  # the encoder's rest after a mute
+        self._watchers: set[asyncio.Task[None]] = set()  # tracing only
+        self._loop = asyncio.get_running_loop()
         self._media_check: asyncio.Task[None] | None = None
         self._closed = False
         room = self._room.rtc
@@ -105,7 +108,7 @@ class MediaLink:
         track = rtc.LocalVideoTrack.create_video_track("camera", self._source.rtc_source)
         self._track = track
         # Muted before it is published: not one frame, not even a keepalive, leaves.
-        self._switch.attach(track)
+        self._switch.attach(track, self._rest_soon, self._live_soon)
         options = rtc.TrackPublishOptions(
             source=rtc.TrackSource.SOURCE_CAMERA, video_codec=rtc.VideoCodec.H264
         )
@@ -121,6 +124,8 @@ class MediaLink:
             raise ConnectionLostError(f"cannot publish the track: {e}") from None
         _trace.mark("client.published", room=self._room.rtc.name)
         self._switch.published(track)
+        if not self._switch.muted:
+            self._watch_input()
         loop = asyncio.get_running_loop()
         self._media_check = loop.create_task(self._check_media(track), name="warmrtc-media-check")
         if self._switch.muted:
@@ -138,7 +143,7 @@ class MediaLink:
         self._closed = True
         self._switch.detach()
         tasks = self._output.stop()
-        for task in (self._keepalive, self._media_check):
+        for task in (self._keepalive, self._media_check, self._resting, *self._watchers):
             if task is not None:
                 task.cancel()
                 tasks.append(task)
@@ -220,9 +225,10 @@ class MediaLink:
 
     async def _end_keepalive(self, track: rtc.LocalVideoTrack) -> None:
         """Stops livekit's keepalive once it has done its work (see :mod:`.keepalive`): once
-        a few keepalive frames are out, one black frame of our own, into the still muted track.
-        Those first frames keep unmute instant (the encoder is running and the server has seen
-        the stream); sending them for as long as the session stays warm is CPU for nothing."""
+        a few keepalive frames are out, the encoder rests on a small black frame of our own,
+        in the still muted track. Those first frames keep unmute instant (the encoder is
+        running and the server has seen the stream); sending them for as long as the session
+        stays warm is CPU for nothing."""
         try:
             await sent_more_than(
                 track,
@@ -233,13 +239,62 @@ class MediaLink:
             )
         except Exception:
             return  # a track being torn down has no stats
+        await self._rest(track)
+
+    def _rest_soon(self) -> None:
+        """The switch muted the live track (in the muting thread, holding its lock): its
+        encoder rests, from the loop."""
+        try:
+            self._loop.call_soon_threadsafe(self._start_rest)
+        except RuntimeError:  # the loop is closed: the session is gone
+            pass
+
+    def _live_soon(self) -> None:
+        """The switch unmuted the track (in the unmuting thread): traced, its counters are."""
+        if _trace.enabled():
+            try:
+                self._loop.call_soon_threadsafe(self._watch_input)
+            except RuntimeError:  # the loop is closed: the session is gone
+                pass
+
+    def _watch_input(self) -> None:
+        """Tracing only: how the published track's counters move (frames and keyframes
+        encoded, keyframe requests) in the moments after it goes live."""
+        track = self._track
+        if _trace.enabled() and track is not None and not self._closed:
+            watching = self._loop.create_task(_trace.watch_stats(track.get_stats, "client.in"))
+            self._watchers.add(watching)
+            watching.add_done_callback(self._watchers.discard)
+
+    def _start_rest(self) -> None:
+        track = self._track
+        if self._closed or track is None:
+            return
+        if self._resting is not None:
+            self._resting.cancel()
+        self._resting = self._loop.create_task(self._rest(track), name="warmrtc-rest")
+
+    async def _rest(self, track: rtc.LocalVideoTrack) -> None:
+        """The encoder rests on a small frame while muted, so that the first frame after the
+        next unmute is a keyframe (see :mod:`~warmrtc._media.keepalive`)."""
         source = self._source
+        size = rest_size(source.width, source.height)
 
         def capture_black() -> None:
             if not source.closed and not self._closed:
-                end_keepalive(source.rtc_source, source.width, source.height)
+                capture_rest(source.rtc_source, source.width, source.height)
 
-        self._switch.run_if_muted(capture_black)
+        def capture() -> bool:
+            return self._switch.run_if_muted(capture_black)
+
+        try:
+            rested = await rest(track, capture, size)
+        except Exception as e:  # a track torn down has no stats
+            log.debug("the encoder's rest ended early: %r", e)
+            return
+        _trace.mark("client.rested", ok=rested)
+        if rested:
+            await settle_rate(capture)
 
 
 # What the source's frames carry (frame ids too: the service may drop them, as Decart's does).

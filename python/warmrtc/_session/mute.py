@@ -25,6 +25,10 @@ from ..errors import SessionClosedError
 MIN_TRACK_INTERVAL = 0.05  # seconds between two mute/unmute messages for the track
 
 
+def _nothing() -> None:
+    pass
+
+
 class Gate(Protocol):
     """The native gate (the source's pipeline)."""
 
@@ -60,6 +64,8 @@ class MuteSwitch:
         self._clock = clock
         self._lock = threading.RLock()
         self._track: Track | None = None
+        self._rest: Callable[[], None] = _nothing  # what the track rests on once muted
+        self._live: Callable[[], None] = _nothing  # told when the track goes live
         self._track_muted: bool | None = None  # what the track was last told; None: nothing yet
         self._last_change = -float("inf")
         self._sync_scheduled = False
@@ -98,10 +104,20 @@ class MuteSwitch:
             self._closed = True
         self.set(True)
 
-    def attach(self, track: Track) -> None:
-        """A new track, before it is published: it starts in the gate's state."""
+    def attach(
+        self,
+        track: Track,
+        rest: Callable[[], None] = _nothing,
+        live: Callable[[], None] = _nothing,
+    ) -> None:
+        """A new track, before it is published: it starts in the gate's state. ``rest()`` is
+        called each time the track is muted after it was live, with the track muted already
+        (the media link then has the encoder rest on a small frame: see
+        :mod:`~warmrtc._media.keepalive`), ``live()`` each time it is unmuted; neither may
+        block (they run in the caller's thread, holding the switch)."""
         with self._lock:
             self._track, self._track_muted = track, None
+            self._rest, self._live = rest, live
             if self._gate.muted:
                 self._tell(track, True)
 
@@ -114,6 +130,7 @@ class MuteSwitch:
     def detach(self) -> None:
         with self._lock:
             self._track, self._track_muted = None, None
+            self._rest, self._live = _nothing, _nothing
 
     def run_if_muted(self, action: Callable[[], None]) -> bool:
         """Runs ``action`` while holding the switch, only if muted; True if it ran."""
@@ -145,9 +162,12 @@ class MuteSwitch:
     def _tell(self, track: Track, muted: bool) -> None:
         if muted:
             track.mute()
+            if self._track_muted is False:  # it was live: its encoder rests (see attach)
+                self._rest()
         else:
             track.unmute()
             _trace.mark("client.track_unmute")
+            self._live()
         self._track_muted = muted
         self._last_change = self._clock()
         self.track_changes += 1

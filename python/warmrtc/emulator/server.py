@@ -35,6 +35,7 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMsgType, web
 from livekit import api
 
+from .. import _trace
 from .._protocol import messages
 from .._protocol.endpoints import QUOTA_PATH, SESSIONS_PATH, STREAM_PATH, TOKENS_PATH, WATCH_PATH
 from .._protocol.limits import (
@@ -264,6 +265,7 @@ class Emulator:
         ws = web.WebSocketResponse(max_msg_size=HARD_MESSAGE_BYTES, heartbeat=HEARTBEAT)
         try:
             await ws.prepare(request)
+            _trace.mark("service.stream_opened")
         except ConnectionResetError:  # the client went away during the handshake
             log.info("a client left during the websocket handshake")
             return ws
@@ -378,6 +380,7 @@ class Emulator:
         if session.inference is not None:
             await _error(session.ws, "livekit_join was already sent on this session")
             return
+        _trace.mark("service.join", session=session.session_id)
         for position in range(self.config.queue_positions, 0, -1):
             await _send(session.ws, messages.queue_position(position, self.config.queue_positions))
         session.room_name = f"warmrtc-{session.session_id}"
@@ -406,6 +409,7 @@ class Emulator:
                 self.config.public_livekit_url, client_token, session.room_name, session.session_id
             ),
         )
+        _trace.mark("service.room_info", session=session.session_id)
         # Mobile SDKs put a whole prompt / set_image message in initial_state.
         initial = message.get("initial_state")
         if isinstance(initial, dict) and initial.get("type") == "prompt":
@@ -444,6 +448,7 @@ class Emulator:
         session.prompt = prompt
         self._applied(session)
         await _send(session.ws, messages.prompt_ack(prompt))
+        _trace.mark("service.prompt_ack", session=session.session_id)
 
     async def _set_image(self, session: Session, message: dict[str, Any]) -> None:
         data = message.get("image_data")
@@ -472,6 +477,7 @@ class Emulator:
         if error is None:
             self._applied(session)
         await _send(session.ws, messages.set_image_ack(error))
+        _trace.mark("service.set_image_ack", session=session.session_id)
 
     def _frame(self, session: Session) -> None:
         if session.state == "ended":
