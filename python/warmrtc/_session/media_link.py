@@ -86,6 +86,7 @@ class MediaLink:
         self._keepalive: asyncio.Task[None] | None = None
         self._media_check: asyncio.Task[None] | None = None
         self._closed = False
+        self._resuming = False  # livekit is resuming the room by itself
         room = self._room.rtc
         room.on("reconnecting", self._reconnecting)
         room.on("reconnected", self._reconnected)
@@ -144,6 +145,12 @@ class MediaLink:
             if wait_native:
                 await asyncio.shield(leaving)
 
+    @property
+    def resuming(self) -> bool:
+        """True while livekit resumes the room by itself (from its "reconnecting" to its
+        "reconnected"): the media path is down, and most likely the whole network with it."""
+        return self._resuming and not self._closed
+
     async def rtc_stats(self) -> tuple[list[Any], list[Any]]:
         """livekit's WebRTC stats of the published track and of the model's output tracks
         (empty lists for what is not there). Unbounded: the caller bounds the time."""
@@ -161,10 +168,12 @@ class MediaLink:
     # A room still being left must not speak for the session any more.
 
     def _reconnecting(self) -> None:
+        self._resuming = True
         if not self._closed:
             self._listener.media_reconnecting()
 
     def _reconnected(self) -> None:
+        self._resuming = False
         if not self._closed:
             self._listener.media_reconnected()
 
