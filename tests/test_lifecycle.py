@@ -366,3 +366,31 @@ def test_a_session_the_service_ended_on_purpose_disconnects_without_reconnecting
         assert states == [State.CONNECTED, State.GENERATING, State.DISCONNECTED]
 
     run(body)
+
+
+def test_an_attempt_that_timed_out_is_followed_at_once_and_others_wait_their_delay(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A timed-out attempt already waited its whole timeout (most often for a network that is
+    down): the next one goes at once, to be there when the network is back. Any other failure
+    waits its backoff delay."""
+    monkeypatch.setattr("warmrtc._session.backoff.DELAYS", (3.0,))
+
+    async def body() -> None:
+        timeouts = [ConnectTimeoutError("dark"), ConnectTimeoutError("still dark")]
+        link = FakeLink(None, *timeouts, None)
+        life, _ = make(link, attempts=5)
+        await life.connect()
+        started = asyncio.get_running_loop().time()
+        life.lost(ConnectionLostError("gone"))
+        await until(lambda: life.state == "connected" and link.established == 2, timeout=2)
+        assert asyncio.get_running_loop().time() - started < 1.0
+
+        link.outcomes = [ConnectionLostError("refused"), None]
+        life.lost(ConnectionLostError("gone again"))
+        await asyncio.sleep(1.0)
+        assert link.established == 2 and life.state == "reconnecting"  # waiting its 3 s
+        await until(lambda: life.state == "connected", timeout=4)
+        await life.close()
+
+    run(body)

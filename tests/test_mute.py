@@ -167,3 +167,30 @@ def test_the_track_rests_after_each_mute_of_a_live_track_and_reports_going_live(
         source.close()
 
     asyncio.run(body())
+
+
+def test_refreshing_the_track_mutes_then_unmutes_it_and_leaves_the_gate_open() -> None:
+    async def body() -> None:
+        source = warmrtc.VideoSource(64, 48)
+        switch = MuteSwitch(gate_of(source), asyncio.get_running_loop(), min_interval=0.05)
+        attach(source, switch)
+        track = RecordingTrack()
+        switch.attach(track)
+        switch.set(False)
+        await asyncio.sleep(0.1)
+        assert track.calls == [False]
+        assert switch.refresh_track()
+        assert track.calls == [False, True] and source.capture(FRAME)  # the gate never closed
+        await asyncio.sleep(0.2)  # the unmute follows at the switch's rate
+        assert track.calls == [False, True, False] and not switch.muted
+        switch.set(True)
+        assert not switch.refresh_track()  # muted: nothing to refresh
+        await asyncio.sleep(0.1)
+        assert track.calls == [False, True, False, True]
+        switch.detach()
+        switch.set(False)
+        assert not switch.refresh_track()  # no track
+        detach(source, switch)
+        source.close()
+
+    asyncio.run(asyncio.wait_for(body(), 10))

@@ -117,4 +117,12 @@ def frames_decoded(stats: list[Any]) -> int:
     return max(decoded, default=0)
 
 
-__all__ = ["RtcFigures", "frames_decoded", "frames_sent", "rtc_figures"]
+def packets_received(stats: list[Any]) -> int | None:
+    """Packets received on a track's transport (its candidate pairs), from its stats: media
+    and the media server's feedback alike. None when no pair reports it."""
+    pairs = [s.candidate_pair.candidate_pair for s in stats if s.HasField("candidate_pair")]
+    counts = [p.packets_received for p in pairs if p.HasField("packets_received")]
+    return sum(counts) if counts else None
+
+
+__all__ = ["RtcFigures", "frames_decoded", "frames_sent", "packets_received", "rtc_figures"]

@@ -5,14 +5,23 @@ close codes in :mod:`warmrtc._protocol.refusals`); this module keeps one channel
 socket, the requests waiting for their acks, and how the channel ended. The service drops the
 client's frames until the initial state applies, so the client joins the room and publishes
 without waiting for its ack (DecartAI/sdk #166).
+
+Liveness is the channel's own (:class:`Heartbeat`): silence is answered with pings, and a ping
+left unanswered ends the channel only while the network is not known to be dark (its owner says
+so: the media room resuming means the whole path is down, and a verdict then would only throw
+away a service session that may still be alive). Once the owner knows the network is back it
+asks for a :meth:`~ControlChannel.probe`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
+import socket
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,6 +48,38 @@ log = logging.getLogger("warmrtc")
 # the bare message.
 ERROR_CLOSE_GRACE = 0.5
 CLOSE_TIMEOUT = 5.0  # close() gives the closing handshake and the reader this long at most
+DROP_TIMEOUT = 0.1  # ... and this long to a channel that went silent (nobody answers it)
+# Opening: a TCP connect that got no answer in this long is tried again with a fresh SYN (within
+# the open's own timeout). The kernel's own retries back off (1, 2, 4, 8 s...): after a dark
+# spell its next one could be seconds after the network came back.
+CONNECT_RETRY = 2.0
+# Linux (6.15 on) caps a socket's retransmission timeout: a segment lost in the dark is sent
+# again every second at most, instead of after TCP's exponential backoff (up to 2 minutes), so
+# the first ping after the network comes back arrives within a second. Elsewhere: as it is.
+TCP_RTO_MAX_MS = 44  # linux/tcp.h
+RTO_MAX_MS = 1000  # the least the kernel takes
+# TCP gives a connection up after tcp_retries2 (15) retransmissions, which at a 1 s cap is 15 s
+# of dark: a blackout would end it. Unacknowledged data is given this long instead (ms), more
+# than the heartbeat's own verdict ever waits (Heartbeat.answer_within + dark_grace).
+USER_TIMEOUT_MS = 120_000
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """How the channel tells a live service from a dead one (seconds).
+
+    After ``ping_after`` of silence the client pings, and again every ``probe_every`` until it
+    hears anything (the first packets to cross a network that comes back are ours: the service
+    hears from us before its own ping times out, and one that closed the session answers with a
+    reset at once). Nothing heard ``answer_within`` after the first ping ends the channel, unless
+    the network is known to be dark; then the verdict waits, ``dark_grace`` more at the most.
+    ``answer_within`` is longer than the media room's own detection of a dark network
+    (livekit-server's ping timeout, 15 s), so a blackout is seen as one before it is judged."""
+
+    ping_after: float = HEARTBEAT
+    answer_within: float = HEARTBEAT
+    probe_every: float = 1.0
+    dark_grace: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -111,9 +152,17 @@ class ControlChannel:
         self,
         on_event: Callable[[dict[str, Any]], None],
         on_closed: Callable[[WarmrtcError], None],
+        *,
+        network_dark: Callable[[], bool] = lambda: False,
+        heartbeat: Heartbeat = Heartbeat(),
     ) -> None:
         self._on_event = on_event
         self._on_closed = on_closed
+        self._network_dark = network_dark
+        self._heartbeat = heartbeat
+        self._keepalive: asyncio.Task[None] | None = None
+        self._probe = asyncio.Event()  # probe(): ping now, and judge from now
+        self._heard_at = 0.0  # loop time of the last frame of any kind from the service
         self._http: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -130,6 +179,7 @@ class ControlChannel:
         self._ended: str | None = None  # reason of the last `generation_ended` (or "ended")
         self._close_reason = ""
         self._closing = False
+        self._dropped = False  # ended by silence: no closing handshake
         # One round trip to the service, as its websocket upgrade took (None until open).
         self.rtt_s: float | None = None
 
@@ -144,11 +194,29 @@ class ControlChannel:
         raised exception carries (and no message of it) holds the key."""
         if self._http is not None or self.closed:
             raise RuntimeError("open() can be called once per ControlChannel")
-        http = self._http = aiohttp.ClientSession(trace_configs=[self._upgrade_timing()])
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        http = self._http = aiohttp.ClientSession(
+            trace_configs=[self._upgrade_timing()],
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_RETRY),
+        )
         failure: WarmrtcError | None = None
         try:
             # The URL holds the key: made inside this call, it is in no variable of ours.
-            self._ws = await asyncio.wait_for(http.ws_connect(url(), heartbeat=HEARTBEAT), timeout)
+            for _ in range(max(1, int(timeout / CONNECT_RETRY) + 1)):
+                left = deadline - loop.time()
+                if left <= 0:
+                    raise TimeoutError
+                try:
+                    # Pings are the channel's own (see Heartbeat): no autoping, no heartbeat.
+                    self._ws = await asyncio.wait_for(
+                        http.ws_connect(url(), heartbeat=None, autoping=False), left
+                    )
+                    break
+                except aiohttp.ConnectionTimeoutError:
+                    continue  # no answer to the SYN: try again with a fresh one
+            else:
+                raise TimeoutError
         except TimeoutError:
             failure = ConnectTimeoutError(f"the control channel did not open in {timeout:g} s")
         except aiohttp.WSServerHandshakeError as e:
@@ -165,7 +233,69 @@ class ControlChannel:
             self._closed_error = failure
             await http.close()
             raise failure
-        self._reader = asyncio.get_running_loop().create_task(self._read())
+        assert self._ws is not None
+        _cap_retransmissions(self._ws)
+        self._heard_at = loop.time()
+        self._reader = loop.create_task(self._read())
+        self._keepalive = loop.create_task(self._keep_alive(), name="warmrtc-control-heartbeat")
+
+    def probe(self) -> None:
+        """The network just came back (the media room resumed): ping the service now, and
+        give it ``answer_within`` from now to answer. Idempotent; no-op on a closed channel."""
+        self._probe.set()
+
+    async def _keep_alive(self) -> None:
+        """Pings after silence; ends the channel as lost when the service stays silent while
+        the network is not known to be dark. Ends with the channel."""
+        beat = self._heartbeat
+        loop = asyncio.get_running_loop()
+        asked: float | None = None  # when the first ping of this silence went out
+        while not self.closed:
+            now = loop.time()
+            if asked is not None and self._heard_at >= asked:
+                asked = None  # answered
+            if self._probe.is_set():
+                self._probe.clear()
+                asked = now
+            elif asked is None:
+                quiet = now - self._heard_at
+                if quiet < beat.ping_after:
+                    await self._sleep_unless_probed(beat.ping_after - quiet)
+                    continue
+                asked = now
+            else:
+                silent = now - asked
+                dark = self._network_dark()
+                if silent >= beat.answer_within + beat.dark_grace or (
+                    silent >= beat.answer_within and not dark
+                ):
+                    where = " (the network was dark)" if dark else ""
+                    self._lost_to_silence(f"no answer to pings for {silent:.0f} s{where}")
+                    return
+            await self._ping()
+            await self._sleep_unless_probed(beat.probe_every)
+
+    async def _sleep_unless_probed(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._probe.wait(), seconds)
+
+    async def _ping(self) -> None:
+        ws = self._ws
+        if ws is None or ws.closed:
+            return
+        try:
+            await ws.ping()
+        except (ConnectionError, aiohttp.ClientError) as e:  # the reader sees the end
+            log.debug("control channel: ping not sent (%s)", type(e).__name__)
+
+    def _lost_to_silence(self, why: str) -> None:
+        log.warning("control channel: %s; it is lost", why)
+        # No closing handshake over a silent socket (close() would wait for its answer): the
+        # reader stops here and close() drops the connection.
+        self._dropped = True
+        if self._reader is not None:
+            self._reader.cancel()
+        self._finish(ConnectionLostError(f"the control channel went silent: {why}"), notify=True)
 
     def _upgrade_timing(self) -> aiohttp.TraceConfig:
         """Times the websocket's HTTP upgrade: from its request sent to its answer is one round
@@ -256,12 +386,17 @@ class ControlChannel:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         try:
+            keepalive = self._keepalive
+            if keepalive is not None and not keepalive.done():
+                keepalive.cancel()
+                await asyncio.wait({keepalive}, timeout=1.0)
             if self._ws is not None and not self._ws.closed:
                 # In this task, not one of wait_for's: a shutdown runs to its end even when
                 # the loop is ending, and the closing handshake with it, which releases the
-                # socket (a handshake cut short leaves aiohttp's connection unclosed).
+                # socket (a handshake cut short leaves aiohttp's connection unclosed). A socket
+                # gone silent gets no time for it: its close only releases the connection.
                 try:
-                    async with asyncio.timeout(timeout):
+                    async with asyncio.timeout(DROP_TIMEOUT if self._dropped else timeout):
                         await self._ws.close()
                 except (TimeoutError, aiohttp.ClientError, ConnectionError) as e:
                     log.debug("control channel: closing handshake cut short (%s)", type(e).__name__)
@@ -326,10 +461,16 @@ class ControlChannel:
         assert ws is not None
         lost: WarmrtcError | None = None
         try:
-            while True:  # ends with the socket; the heartbeat ends a silent one
+            while True:  # ends with the socket; _keep_alive ends a silent one
                 msg = await ws.receive()
+                self._heard_at = asyncio.get_running_loop().time()
                 if msg.type == aiohttp.WSMsgType.TEXT:
                     self._on_text(msg.data)
+                elif msg.type == aiohttp.WSMsgType.PING:
+                    with contextlib.suppress(ConnectionError, aiohttp.ClientError):
+                        await ws.pong(msg.data)
+                elif msg.type == aiohttp.WSMsgType.PONG:
+                    pass  # heard: that is all a pong says
                 elif msg.type == aiohttp.WSMsgType.CLOSE:
                     self._close_reason = str(msg.extra or "")
                     break
@@ -482,6 +623,23 @@ class ControlChannel:
                 log.exception("on_closed raised")
 
 
+def _cap_retransmissions(ws: aiohttp.ClientWebSocketResponse) -> None:
+    """Caps the socket's retransmission timeout where the kernel can (see RTO_MAX_MS), with
+    the give-up time that goes with it (USER_TIMEOUT_MS)."""
+    sock = ws.get_extra_info("socket")
+    if sock is None or not sys.platform.startswith("linux"):
+        return
+    try:
+        # The give-up time first: with the cap alone, TCP would end the connection 15 s into
+        # a blackout (its retries counted at the capped timeout).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, USER_TIMEOUT_MS)
+        sock.setsockopt(socket.IPPROTO_TCP, TCP_RTO_MAX_MS, RTO_MAX_MS)
+    except OSError:  # before Linux 6.15: TCP's own backoff, and its own give-up time
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, 0)
+        log.debug("control channel: no cap on TCP's retransmission timeout here")
+
+
 def _retrieve(future: asyncio.Future[Any]) -> None:
     # The initial state's ack may fail before anyone waits for it (the join failed first).
     if not future.cancelled():
@@ -507,6 +665,7 @@ def _redact(error: object) -> str:
 __all__ = [
     "CLOSE_TIMEOUT",
     "ControlChannel",
+    "Heartbeat",
     "InitialState",
     "RoomInfo",
     "image_request",

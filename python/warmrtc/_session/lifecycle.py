@@ -18,6 +18,7 @@ from .._media.native_call import Settling, run_to_end
 from ..errors import (
     ConcurrencyLimitError,
     ConnectionLostError,
+    ConnectTimeoutError,
     SessionClosedError,
     WarmrtcError,
 )
@@ -233,7 +234,11 @@ class Lifecycle:
                     if not e.retryable or attempt == attempts:
                         break  # a refused key or an unknown model: another try cannot fix it
                     delay = retry_delay(attempt)
-                    if isinstance(e, ConcurrencyLimitError):
+                    if isinstance(e, ConnectTimeoutError):
+                        # It waited its whole timeout already, most often for a network that
+                        # is down: the next attempt goes at once, to be there when it is back.
+                        delay = 0.0
+                    elif isinstance(e, ConcurrencyLimitError):
                         delay = max(delay, CAPACITY_DELAY)
                     log.warning("reconnect attempt %d failed: %s; again in %g s", attempt, e, delay)
                     await asyncio.sleep(delay)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .. import _trace
+from .._media.rtc_frame import GeneratedFrame
 from .._protocol.endpoints import stream_url
 from .._version import __version__ as _version
 from ..config import SessionConfig
@@ -153,7 +154,9 @@ class ServiceLink:
             async with asyncio.timeout(timeout):
                 config = self._config
                 control = ControlChannel(
-                    self._control_event, lambda error: self._control_closed(control, error)
+                    self._control_event,
+                    lambda error: self._control_closed(control, error),
+                    network_dark=self._media_resuming,
                 )
                 self._control = control
                 await control.open(self._stream_url, timeout)
@@ -172,7 +175,7 @@ class ServiceLink:
                     self._source,
                     self._switch,
                     config.model,
-                    self._listener,
+                    _MediaReports(self._listener, control),
                     output_format=config.output_format,
                 )
                 self._media = media
@@ -194,6 +197,12 @@ class ServiceLink:
         # was raised out of aiohttp's and livekit's frames, whose variables hold the URLs.
         what = STEP_NAMES.get(step, step)
         raise ConnectTimeoutError(f"{what} did not finish within {timeout:g} s")
+
+    def _media_resuming(self) -> bool:
+        """The media room is resuming by itself: the network is down, most likely all of it
+        (the control channel does not take its silence then for the service's end)."""
+        media = self._media
+        return media is not None and media.resuming
 
     def _stream_url(self) -> str:
         config = self._config
@@ -254,6 +263,33 @@ class ServiceLink:
         # A channel this link already let go of (a teardown closing it) reports nothing.
         if control is self._control:
             self._listener.lost(error)
+
+
+class _MediaReports:
+    """What the media room reports, passed on to the session, and the control channel told
+    when the room resumed: the network is back, so the channel asks the service now whether
+    the session is still there (an answer keeps it; a service that ended it resets the
+    connection, and the session reconnects at once instead of at its next heartbeat)."""
+
+    def __init__(self, listener: LinkListener, control: ControlChannel) -> None:
+        self._listener = listener
+        self._control = control
+
+    def lost(self, error: WarmrtcError) -> None:
+        self._listener.lost(error)
+
+    def media_reconnecting(self) -> None:
+        self._listener.media_reconnecting()
+
+    def media_reconnected(self) -> None:
+        self._control.probe()
+        self._listener.media_reconnected()
+
+    def generated(self, frame: GeneratedFrame) -> None:
+        self._listener.generated(frame)
+
+    def dropped(self) -> None:
+        self._listener.dropped()
 
 
 # What each step of establish() waits for, as errors and the connectivity check name it.

@@ -16,11 +16,12 @@ from livekit import rtc
 from livekit.rtc.participant import PublishTrackError
 
 from .. import _trace
+from .._media import dark_path
 from .._media.keepalive import capture_rest, rest, rest_size, sent_more_than, settle_rate
 from .._media.model_output import ModelOutput
 from .._media.room import Room
 from .._media.rtc_frame import GeneratedFrame
-from .._media.rtc_stats import frames_sent
+from .._media.rtc_stats import frames_sent, packets_received
 from .._protocol.models import RealtimeModel
 from ..errors import ConnectionLostError, WarmrtcError
 from ..source import VideoSource
@@ -92,7 +93,9 @@ class MediaLink:
         self._watchers: set[asyncio.Task[None]] = set()  # tracing only
         self._loop = asyncio.get_running_loop()
         self._media_check: asyncio.Task[None] | None = None
+        self._path_watch: asyncio.Task[None] | None = None
         self._closed = False
+        self._resuming = False  # livekit is resuming the room by itself
         room = self._room.rtc
         room.on("reconnecting", self._reconnecting)
         room.on("reconnected", self._reconnected)
@@ -128,6 +131,7 @@ class MediaLink:
             self._watch_input()
         loop = asyncio.get_running_loop()
         self._media_check = loop.create_task(self._check_media(track), name="warmrtc-media-check")
+        self._path_watch = loop.create_task(self._watch_path(track), name="warmrtc-path-watch")
         if self._switch.muted:
             self._keepalive = loop.create_task(self._end_keepalive(track), name="warmrtc-keepalive")
         self._output.attach_subscribed()  # the model may have published before we joined
@@ -143,7 +147,8 @@ class MediaLink:
         self._closed = True
         self._switch.detach()
         tasks = self._output.stop()
-        for task in (self._keepalive, self._media_check, self._resting, *self._watchers):
+        tasks_of_ours = (self._keepalive, self._media_check, self._path_watch, self._resting)
+        for task in (*tasks_of_ours, *self._watchers):
             if task is not None:
                 task.cancel()
                 tasks.append(task)
@@ -154,6 +159,12 @@ class MediaLink:
             leaving.add_done_callback(lambda _done: self._output.release())
             if wait_native:
                 await asyncio.shield(leaving)
+
+    @property
+    def resuming(self) -> bool:
+        """True while livekit resumes the room by itself (from its "reconnecting" to its
+        "reconnected"): the media path is down, and most likely the whole network with it."""
+        return self._resuming and not self._closed
 
     async def rtc_stats(self) -> tuple[list[Any], list[Any]]:
         """livekit's WebRTC stats of the published track and of the model's output tracks
@@ -172,10 +183,12 @@ class MediaLink:
     # A room still being left must not speak for the session any more.
 
     def _reconnecting(self) -> None:
+        self._resuming = True
         if not self._closed:
             self._listener.media_reconnecting()
 
     def _reconnected(self) -> None:
+        self._resuming = False
         if not self._closed:
             self._listener.media_reconnected()
 
@@ -220,6 +233,37 @@ class MediaLink:
                         )
                     )
                 return
+
+    async def _watch_path(self, track: rtc.LocalVideoTrack) -> None:
+        """While live, watches the packets the path receives (see :mod:`.dark_path`); when
+        they come back after the path was down (a blackout, or livekit resuming the room), the
+        track's mute is refreshed, so that the media server forwards the input again at once.
+        Ends with the link; a track being torn down ends it too."""
+        loop = asyncio.get_running_loop()
+        path = dark_path.DarkPath()
+        while not self._closed:
+            await asyncio.sleep(dark_path.POLL)
+            if self._switch.muted:
+                path.forget()  # nothing sent; an unmute refreshes the track anyway
+                continue
+            if self._room.rtc.connection_state != rtc.ConnectionState.CONN_CONNECTED:
+                path.down(loop.time())  # livekit is resuming: down, for sure
+                continue
+            try:
+                received = packets_received(await self._room.call(track.get_stats()))
+            except Exception as e:
+                log.debug("path watch: no stats for the published track (%r); it ends", e)
+                return
+            if received is None:
+                continue
+            dark_for = path.observe(loop.time(), received)
+            if dark_for is not None and not self._closed and self._switch.refresh_track():
+                log.info(
+                    "the media path was down for %.1f s and is back: track refreshed, so that "
+                    "the media server forwards it at once",
+                    dark_for,
+                )
+                _trace.mark("client.track_refreshed", dark_s=round(dark_for, 2))
 
     # ---- livekit's keepalive -----------------------------------------------------------------
 

@@ -132,6 +132,19 @@ class MuteSwitch:
             self._track, self._track_muted = None, None
             self._rest, self._live = _nothing, _nothing
 
+    def refresh_track(self) -> bool:
+        """Live only: tells the track muted, then unmuted again (after ``min_interval``, as any
+        change), the gate staying open. The media server, which takes a track whose packets
+        stopped for a while for stopped, forwards it again at the unmute's first packet and
+        asks for a keyframe at once. True if the track was refreshed."""
+        with self._lock:
+            track = self._track
+            if track is None or self._gate.muted or self._closed:
+                return False
+            self._tell(track, True)
+            self._sync_track()  # back to the gate's state: unmuted, at the rate allowed
+            return True
+
     def run_if_muted(self, action: Callable[[], None]) -> bool:
         """Runs ``action`` while holding the switch, only if muted; True if it ran."""
         with self._lock:

@@ -41,6 +41,11 @@ from ..source import VideoSource
 log = logging.getLogger("warmrtc.emulator")
 
 OPEN_SETTLE = 3.0  # seconds each step of opening the output waits for a frame to go out
+# livekit-server flushes a subscriber's decoder with blank key frames of its own when the track
+# it forwards closes (0.2 s of them; 2x2 for H.264, 8x8 for VP8): after a client's livekit
+# reconnected in full and republished its track, a muted track too. They are the media
+# server's, not the client's video: never generated from, never billed.
+FLUSH_FRAME_MAX = 8  # pixels: a frame this small each way or smaller is a flush
 STREAM_CLOSE = 1.0  # seconds an input stream's close may take
 
 
@@ -212,6 +217,8 @@ class InferenceParticipant:
         min_interval = 1.0 / self._model.fps
         try:
             async for event in stream:
+                if event.frame.width <= FLUSH_FRAME_MAX and event.frame.height <= FLUSH_FRAME_MAX:
+                    continue  # the media server's blank flush, not the client's video
                 if not first.is_set():
                     first.set()
                     _trace.mark("model.input_frame", held=self._held)
