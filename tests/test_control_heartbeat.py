@@ -15,7 +15,8 @@ from aiohttp import WSMsgType, web
 
 from warmrtc import errors
 from warmrtc._protocol.endpoints import Secret, stream_url
-from warmrtc._session.control import ControlChannel, Heartbeat
+from warmrtc._session.control import ControlChannel
+from warmrtc._session.heartbeat import Heartbeat
 
 FAST = Heartbeat(ping_after=0.2, answer_within=0.6, probe_every=0.1, dark_grace=1.5)
 
@@ -217,7 +218,7 @@ def test_the_socket_retries_every_second_and_outlives_a_blackout() -> None:
     import socket
     import sys
 
-    from warmrtc._session import control
+    from warmrtc._session import heartbeat as control
 
     assert control.USER_TIMEOUT_MS / 1000 > Heartbeat().answer_within + Heartbeat().dark_grace
     if not sys.platform.startswith("linux"):

@@ -6,11 +6,8 @@ socket, the requests waiting for their acks, and how the channel ended. The serv
 client's frames until the initial state applies, so the client joins the room and publishes
 without waiting for its ack (DecartAI/sdk #166).
 
-Liveness is the channel's own (:class:`Heartbeat`): silence is answered with pings, and a ping
-left unanswered ends the channel only while the network is not known to be dark (its owner says
-so: the media room resuming means the whole path is down, and a verdict then would only throw
-away a service session that may still be alive). Once the owner knows the network is back it
-asks for a :meth:`~ControlChannel.probe`.
+Liveness is the channel's own (:mod:`.heartbeat`): its owner tells it whether the network is
+known to be dark, and asks for a :meth:`~ControlChannel.probe` once it is back.
 """
 
 from __future__ import annotations
@@ -20,8 +17,6 @@ import contextlib
 import json
 import logging
 import re
-import socket
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +25,6 @@ from typing import Any
 import aiohttp
 
 from .._protocol import messages
-from .._protocol.limits import HEARTBEAT
 from .._protocol.messages import BadField, kind_of, text_field
 from .._protocol.refusals import error_for_close, error_for_handshake
 from ..errors import (
@@ -40,6 +34,7 @@ from ..errors import (
     RejectedError,
     WarmrtcError,
 )
+from .heartbeat import DEFAULT_HEARTBEAT, Heartbeat, cap_retransmissions, keep_alive
 
 log = logging.getLogger("warmrtc")
 
@@ -53,33 +48,6 @@ DROP_TIMEOUT = 0.1  # ... and this long to a channel that went silent (nobody an
 # the open's own timeout). The kernel's own retries back off (1, 2, 4, 8 s...): after a dark
 # spell its next one could be seconds after the network came back.
 CONNECT_RETRY = 2.0
-# Linux (6.15 on) caps a socket's retransmission timeout: a segment lost in the dark is sent
-# again every second at most, instead of after TCP's exponential backoff (up to 2 minutes), so
-# the first ping after the network comes back arrives within a second. Elsewhere: as it is.
-TCP_RTO_MAX_MS = 44  # linux/tcp.h
-RTO_MAX_MS = 1000  # the least the kernel takes
-# TCP gives a connection up after tcp_retries2 (15) retransmissions, which at a 1 s cap is 15 s
-# of dark: a blackout would end it. Unacknowledged data is given this long instead (ms), more
-# than the heartbeat's own verdict ever waits (Heartbeat.answer_within + dark_grace).
-USER_TIMEOUT_MS = 120_000
-
-
-@dataclass(frozen=True)
-class Heartbeat:
-    """How the channel tells a live service from a dead one (seconds).
-
-    After ``ping_after`` of silence the client pings, and again every ``probe_every`` until it
-    hears anything (the first packets to cross a network that comes back are ours: the service
-    hears from us before its own ping times out, and one that closed the session answers with a
-    reset at once). Nothing heard ``answer_within`` after the first ping ends the channel, unless
-    the network is known to be dark; then the verdict waits, ``dark_grace`` more at the most.
-    ``answer_within`` is longer than the media room's own detection of a dark network
-    (livekit-server's ping timeout, 15 s), so a blackout is seen as one before it is judged."""
-
-    ping_after: float = HEARTBEAT
-    answer_within: float = HEARTBEAT
-    probe_every: float = 1.0
-    dark_grace: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -154,7 +122,7 @@ class ControlChannel:
         on_closed: Callable[[WarmrtcError], None],
         *,
         network_dark: Callable[[], bool] = lambda: False,
-        heartbeat: Heartbeat = Heartbeat(),
+        heartbeat: Heartbeat = DEFAULT_HEARTBEAT,
     ) -> None:
         self._on_event = on_event
         self._on_closed = on_closed
@@ -234,7 +202,7 @@ class ControlChannel:
             await http.close()
             raise failure
         assert self._ws is not None
-        _cap_retransmissions(self._ws)
+        cap_retransmissions(self._ws)
         self._heard_at = loop.time()
         self._reader = loop.create_task(self._read())
         self._keepalive = loop.create_task(self._keep_alive(), name="warmrtc-control-heartbeat")
@@ -246,38 +214,17 @@ class ControlChannel:
 
     async def _keep_alive(self) -> None:
         """Pings after silence; ends the channel as lost when the service stays silent while
-        the network is not known to be dark. Ends with the channel."""
-        beat = self._heartbeat
-        loop = asyncio.get_running_loop()
-        asked: float | None = None  # when the first ping of this silence went out
-        while not self.closed:
-            now = loop.time()
-            if asked is not None and self._heard_at >= asked:
-                asked = None  # answered
-            if self._probe.is_set():
-                self._probe.clear()
-                asked = now
-            elif asked is None:
-                quiet = now - self._heard_at
-                if quiet < beat.ping_after:
-                    await self._sleep_unless_probed(beat.ping_after - quiet)
-                    continue
-                asked = now
-            else:
-                silent = now - asked
-                dark = self._network_dark()
-                if silent >= beat.answer_within + beat.dark_grace or (
-                    silent >= beat.answer_within and not dark
-                ):
-                    where = " (the network was dark)" if dark else ""
-                    self._lost_to_silence(f"no answer to pings for {silent:.0f} s{where}")
-                    return
-            await self._ping()
-            await self._sleep_unless_probed(beat.probe_every)
-
-    async def _sleep_unless_probed(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._probe.wait(), seconds)
+        the network is not known to be dark (see :mod:`.heartbeat`). Ends with the channel."""
+        why = await keep_alive(
+            self._heartbeat,
+            heard_at=lambda: self._heard_at,
+            probed=self._probe,
+            network_dark=self._network_dark,
+            ping=self._ping,
+            closed=lambda: self.closed,
+        )
+        if why is not None:
+            self._lost_to_silence(why)
 
     async def _ping(self) -> None:
         ws = self._ws
@@ -623,23 +570,6 @@ class ControlChannel:
                 log.exception("on_closed raised")
 
 
-def _cap_retransmissions(ws: aiohttp.ClientWebSocketResponse) -> None:
-    """Caps the socket's retransmission timeout where the kernel can (see RTO_MAX_MS), with
-    the give-up time that goes with it (USER_TIMEOUT_MS)."""
-    sock = ws.get_extra_info("socket")
-    if sock is None or not sys.platform.startswith("linux"):
-        return
-    try:
-        # The give-up time first: with the cap alone, TCP would end the connection 15 s into
-        # a blackout (its retries counted at the capped timeout).
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, USER_TIMEOUT_MS)
-        sock.setsockopt(socket.IPPROTO_TCP, TCP_RTO_MAX_MS, RTO_MAX_MS)
-    except OSError:  # before Linux 6.15: TCP's own backoff, and its own give-up time
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, 0)
-        log.debug("control channel: no cap on TCP's retransmission timeout here")
-
-
 def _retrieve(future: asyncio.Future[Any]) -> None:
     # The initial state's ack may fail before anyone waits for it (the join failed first).
     if not future.cancelled():
@@ -665,7 +595,6 @@ def _redact(error: object) -> str:
 __all__ = [
     "CLOSE_TIMEOUT",
     "ControlChannel",
-    "Heartbeat",
     "InitialState",
     "RoomInfo",
     "image_request",
