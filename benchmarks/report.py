@@ -40,8 +40,9 @@ BENCHMARKS = [
     ("latency.py", [], "1 min"),
     ("link.py", [], "1 min"),
     ("session_memory.py", [], "4 min"),
+    ("resilience.py", ["--runs", "3"], "10 min"),
 ]
-LAN_ONLY = {"capture", "link"}  # no service traffic, or a link of its own
+LAN_ONLY = {"capture", "link", "resilience"}  # no service traffic, or links of their own
 TIMEOUT = 20 * 60  # one benchmark, at most
 
 

@@ -26,12 +26,17 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-import urllib.request
 from typing import Any
 
 from figures import Figure, publish
-from warmrtc._protocol.endpoints import API_KEY_HEADER, SESSIONS_PATH, http_base
-from warmrtc.local.driven import DrivenSession, frames_between, longest_gap, service_sessions
+from warmrtc.local.driven import (
+    DrivenSession,
+    drop_service_session,
+    frames_between,
+    longest_gap,
+    service_sessions,
+    short_blackout,
+)
 from warmrtc.local.link import ClientLink
 from warmrtc.local.service import LocalService
 
@@ -51,20 +56,15 @@ def _ms(values: list[float]) -> str:
 def short_run(url: str, key: str) -> dict[str, Any]:
     with ClientLink("broadband") as link, DrivenSession(link, url, key) as s:
         assert s.ask("unmute")["first"] is not None, s.tail()
-        live = time.monotonic()
-        time.sleep(3)
-        link.control.blackout(SHORT)
-        back = time.monotonic() + SHORT
-        time.sleep(SHORT + 4)
-        end = time.monotonic()
-        report = s.ask("report")
-        billed = service_sessions(url, key)[s.session_id]["billed_seconds"]
+        run = short_blackout(s, link, url, key, SHORT)
         s.quit()
-    after = frames_between(report["frames"], back, end)
+    report, back = run["report"], run["back"]
+    after = frames_between(report["frames"], back, run["end"])
     return {
         "back": after[0] - back if after else None,
         "same": report["session_id"] == s.session_id and not report["reconnects"],
-        "unbilled": (end - live) - billed,  # seconds live but not billed (the blackout's)
+        # seconds live but not billed (the blackout's)
+        "unbilled": (run["end"] - run["live"]) - run["billed"],
     }
 
 
@@ -109,16 +109,6 @@ def long_run(url: str, key: str, muted: bool) -> dict[str, Any]:
     return {"back": after[0] - back, "new": report["session_id"] != s.session_id}
 
 
-def _drop(url: str, key: str, session_id: str) -> None:
-    """The service ends the session as a network would end its socket (fault injection)."""
-    asked = urllib.request.Request(
-        f"{http_base(url)}{SESSIONS_PATH}/{session_id}/drop", method="POST"
-    )
-    asked.add_header(API_KEY_HEADER, key)
-    with urllib.request.urlopen(asked, timeout=5):
-        pass
-
-
 def ended_run(url: str, key: str) -> dict[str, Any]:
     with ClientLink("broadband") as link, DrivenSession(link, url, key) as s:
         ready = time.monotonic()
@@ -129,7 +119,7 @@ def ended_run(url: str, key: str) -> dict[str, Any]:
         link.control.blackout(LONG)
         back = time.monotonic() + LONG
         time.sleep(3)
-        _drop(url, key, s.session_id)
+        drop_service_session(url, key, s.session_id)
         time.sleep(LONG - 3)
         report = s.wait_for(
             "connected in a new service session",

@@ -9,25 +9,22 @@ the figures against the targets (1 s, 3 s, 1 s)."""
 from __future__ import annotations
 
 import time
-import urllib.request
 
 import pytest
 from conftest import API_KEY
-from control import http_url, key_header
 
-from warmrtc.local.driven import DrivenSession, frames_between, longest_gap, service_sessions
+from warmrtc.local.driven import (
+    DrivenSession,
+    drop_service_session,
+    frames_between,
+    longest_gap,
+    service_sessions,
+    short_blackout,
+)
 from warmrtc.local.link import ClientLink
 
 SHORT, LONG = 3.0, 20.0
 BACK_BOUND = 6.0  # seconds after the link returned: generating (or connected) again
-
-
-def drop(emulator_url: str, session_id: str) -> None:
-    """The service ends the session as a network would end its socket (fault injection)."""
-    url = f"{http_url(emulator_url)}/sessions/{session_id}/drop"
-    asked = urllib.request.Request(url, method="POST", headers=key_header(API_KEY))
-    with urllib.request.urlopen(asked, timeout=5):
-        pass
 
 
 def timeline(report: dict, origin: float) -> str:
@@ -48,15 +45,10 @@ def test_a_3_s_blackout_is_ridden_out_in_the_same_service_session(
     before = set(service_sessions(emulator_url, API_KEY))
     with DrivenSession(client_link, emulator_url, API_KEY) as s:
         assert s.ask("unmute")["first"] is not None, s.tail()
-        live = time.monotonic()
-        time.sleep(3)
-        client_link.control.blackout(SHORT)
-        back = time.monotonic() + SHORT
-        time.sleep(SHORT + 4)
-        end = time.monotonic()
-        report = s.ask("report")
-        billed = service_sessions(emulator_url, API_KEY)[s.session_id]["billed_seconds"]
+        run = short_blackout(s, client_link, emulator_url, API_KEY, SHORT)
         s.quit()
+    report, back, billed = run["report"], run["back"], run["billed"]
+    live, end = run["live"], run["end"]
     after = frames_between(report["frames"], back, end)
     resumed = after[0] - back if after else None
     mine = set(service_sessions(emulator_url, API_KEY)) - before
@@ -121,7 +113,7 @@ def test_a_20_s_blackout_the_service_did_not_ride_out_reconnects_muted_at_once(
         client_link.control.blackout(LONG)
         back = time.monotonic() + LONG
         time.sleep(3)
-        drop(emulator_url, s.session_id)
+        drop_service_session(emulator_url, API_KEY, s.session_id)
         time.sleep(LONG - 3)
         report = s.wait_for(
             "connected in a new service session after the link",

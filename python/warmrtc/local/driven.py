@@ -313,6 +313,41 @@ def longest_gap(frames: list[float], start: float, end: float) -> float:
     return max(b - a for a, b in itertools.pairwise(inside))
 
 
+def drop_service_session(base_url: str, key: str, session_id: str) -> None:
+    """The local service ends the session as a network would end its socket (its
+    ``--fault-injection`` endpoint)."""
+    request = urllib.request.Request(
+        f"{http_base(base_url)}{SESSIONS_PATH}/{session_id}/drop", method="POST"
+    )
+    request.add_header(API_KEY_HEADER, key)
+    with urllib.request.urlopen(request, timeout=5):
+        pass
+
+
+def short_blackout(
+    session: DrivenSession,
+    link: ClientLink,
+    base_url: str,
+    key: str,
+    seconds: float,
+    *,
+    live_for: float = 3.0,
+    after: float = 4.0,
+) -> dict[str, Any]:
+    """A live session: ``live_for`` seconds, a blackout of ``seconds``, ``after`` seconds more.
+    Returns when it went ``live`` (now), when the link came ``back``, the ``end``, the session's
+    ``report`` and the seconds the service ``billed`` the session."""
+    live = time.monotonic()
+    time.sleep(live_for)
+    link.control.blackout(seconds)
+    back = time.monotonic() + seconds
+    time.sleep(seconds + after)
+    end = time.monotonic()
+    report = session.ask("report")
+    billed = service_sessions(base_url, key)[session.session_id]["billed_seconds"]
+    return {"live": live, "back": back, "end": end, "report": report, "billed": billed}
+
+
 def service_sessions(base_url: str, key: str) -> dict[str, dict[str, Any]]:
     """What the local service reports of ``key``'s sessions (GET /sessions), by session id."""
     request = urllib.request.Request(http_base(base_url) + SESSIONS_PATH)
