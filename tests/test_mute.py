@@ -194,3 +194,51 @@ def test_refreshing_the_track_mutes_then_unmutes_it_and_leaves_the_gate_open() -
         source.close()
 
     asyncio.run(asyncio.wait_for(body(), 10))
+
+
+def test_a_refresh_is_no_rest_but_a_mute_within_it_rests() -> None:
+    """A refresh mutes the track for a moment while the gate stays open: no rest frame may go
+    into a live stream. A mute that comes within that moment finds the track muted already,
+    and rests it all the same (else the next unmute's first frame is no keyframe)."""
+
+    async def body() -> None:
+        source = warmrtc.VideoSource(64, 48)
+        switch = MuteSwitch(gate_of(source), asyncio.get_running_loop(), min_interval=0.05)
+        track = RecordingTrack()
+        rests: list[bool | None] = []
+        switch.attach(track, rest=lambda: rests.append(track.muted))
+        switch.set(False)
+        await asyncio.sleep(0.1)
+        assert switch.refresh_track() and track.muted is True
+        assert rests == []  # live: the refresh's mute is no rest
+        switch.set(True)  # within the refresh's moment: the track is muted already
+        assert rests == [True]
+        await asyncio.sleep(0.15)
+        assert track.muted is True and switch.muted  # the refresh's unmute does not follow
+        switch.detach()
+        source.close()
+
+    asyncio.run(asyncio.wait_for(body(), 10))
+
+
+def test_nothing_runs_as_muted_while_the_track_is_still_live() -> None:
+    """A mute right after an unmute closes the gate at once, but the track follows only at the
+    switch's rate: until then it is live, and a rest frame captured into it would be sent."""
+
+    async def body() -> None:
+        source = warmrtc.VideoSource(64, 48)
+        switch = MuteSwitch(gate_of(source), asyncio.get_running_loop(), min_interval=0.05)
+        track = RecordingTrack()
+        ran: list[int] = []
+        switch.attach(track)
+        switch.set(False)
+        switch.set(True)  # the track's mute waits for the rate
+        assert switch.muted and track.muted is False
+        assert not switch.run_if_muted(lambda: ran.append(1))
+        await asyncio.sleep(0.15)
+        assert track.muted is True
+        assert switch.run_if_muted(lambda: ran.append(1)) and ran == [1]
+        switch.detach()
+        source.close()
+
+    asyncio.run(asyncio.wait_for(body(), 10))

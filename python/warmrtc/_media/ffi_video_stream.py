@@ -104,14 +104,16 @@ async def generated_frames(
                 yield take_generated(video.frame_received, fmt)
     finally:
         closing = True
-        if stream is not None:
-            stream.dispose()  # ends the native stream (after its eos: lets its handle go)
-            if not ended and not FfiClient._ffi_disposed:
-                await _hand_back_until_eos(events, stream_id)
-        # From here on livekit hands this stream nothing more (unsubscribing waits for a
-        # hand-over in progress); what is still held goes back unread.
-        ffi.queue.unsubscribe(subscription)
-        events.close(discard=True)
+        try:
+            if stream is not None:
+                stream.dispose()  # ends the native stream (after its eos: lets its handle go)
+                if not ended and not FfiClient._ffi_disposed:
+                    await _hand_back_until_eos(events, stream_id)
+        finally:  # cancelled again while handing back: the rest goes back all the same
+            # From here on livekit hands this stream nothing more (unsubscribing waits for a
+            # hand-over in progress); what is still held goes back unread.
+            ffi.queue.unsubscribe(subscription)
+            events.close(discard=True)
 
 
 async def _hand_back_until_eos(

@@ -7,7 +7,7 @@ the system by itself. ``malloc_trim(0)`` returns the free pages in every arena's
 after a batch of 4 live sessions, ``benchmarks/session_memory.py``). It does not return the
 free top of a thread arena's heap, which glibc keeps up to its trim threshold (twice the
 biggest block it has mapped and unmapped, up to 64 MiB): that part is bounded by fewer arenas
-(``MALLOC_ARENA_MAX=2``, see the README), which is the application's choice, not ours.
+(``MALLOC_ARENA_MAX=2``, see the docs' Pools page), which is the application's choice.
 
 :func:`release_soon` is called when a room has been left; the trim runs on a short-lived
 thread of its own ``TRIM_DELAY`` seconds after the last such call (livekit goes on freeing for

@@ -44,10 +44,12 @@ log = logging.getLogger("warmrtc")
 ERROR_CLOSE_GRACE = 0.5
 CLOSE_TIMEOUT = 5.0  # close() gives the closing handshake and the reader this long at most
 DROP_TIMEOUT = 0.1  # ... and this long to a channel that went silent (nobody answers it)
-# Opening: a TCP connect that got no answer in this long is tried again with a fresh SYN (within
-# the open's own timeout). The kernel's own retries back off (1, 2, 4, 8 s...): after a dark
-# spell its next one could be seconds after the network came back.
+# Opening: a connection not made in this long (no answer to the SYN, or a connect and handshake
+# that slow) is tried again afresh, with twice the time each try, within the open's own
+# timeout. The kernel's own SYN retries back off (1, 2, 4, 8 s...): after a dark spell its next
+# one could be seconds after the network came back.
 CONNECT_RETRY = 2.0
+CONNECT_TRIES = 6  # 2 + 4 + ... + 64 s: more than any open's timeout
 
 
 @dataclass(frozen=True)
@@ -164,26 +166,33 @@ class ControlChannel:
             raise RuntimeError("open() can be called once per ControlChannel")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        http = self._http = aiohttp.ClientSession(
-            trace_configs=[self._upgrade_timing()],
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_RETRY),
-        )
         failure: WarmrtcError | None = None
+        http: aiohttp.ClientSession | None = None
         try:
-            # The URL holds the key: made inside this call, it is in no variable of ours.
-            for _ in range(max(1, int(timeout / CONNECT_RETRY) + 1)):
+            connect_within = CONNECT_RETRY
+            for _ in range(CONNECT_TRIES):
                 left = deadline - loop.time()
                 if left <= 0:
-                    raise TimeoutError
+                    break
+                http = self._http = aiohttp.ClientSession(
+                    trace_configs=[self._upgrade_timing()],
+                    timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect_within),
+                )
                 try:
-                    # Pings are the channel's own (see Heartbeat): no autoping, no heartbeat.
+                    # The URL holds the key: made inside this call, it is in no variable of
+                    # ours. Pings are the channel's own (see .heartbeat): no autoping.
                     self._ws = await asyncio.wait_for(
                         http.ws_connect(url(), heartbeat=None, autoping=False), left
                     )
                     break
-                except aiohttp.ConnectionTimeoutError:
-                    continue  # no answer to the SYN: try again with a fresh one
+                except aiohttp.ServerTimeoutError:
+                    # No connection in time (no answer to the SYN, or a connect and handshake
+                    # slower than that): again, afresh, with twice the time.
+                    await http.close()
+                    connect_within *= 2
             else:
+                raise TimeoutError
+            if self._ws is None:
                 raise TimeoutError
         except TimeoutError:
             failure = ConnectTimeoutError(f"the control channel did not open in {timeout:g} s")
@@ -193,13 +202,15 @@ class ControlChannel:
             detail = f"{type(e).__name__}: {_redact(e)}"
             failure = ConnectionLostError(f"cannot open the control channel: {detail}")
         except BaseException:  # cancelled: the connection is released all the same
-            await http.close()
+            if http is not None:
+                await http.close()
             raise
         if failure is not None:
             # Raised here, outside the `except` blocks, so that it has no __context__: the
             # aiohttp error quotes the whole URL, key included.
             self._closed_error = failure
-            await http.close()
+            if http is not None:
+                await http.close()
             raise failure
         assert self._ws is not None
         cap_retransmissions(self._ws)
@@ -231,8 +242,10 @@ class ControlChannel:
         if ws is None or ws.closed:
             return
         try:
-            await ws.ping()
-        except (ConnectionError, aiohttp.ClientError) as e:  # the reader sees the end
+            # Bounded: a send buffer full in the dark would hold the ping, and the verdict.
+            async with asyncio.timeout(self._heartbeat.probe_every):
+                await ws.ping()
+        except (TimeoutError, ConnectionError, aiohttp.ClientError) as e:  # the reader sees the end
             log.debug("control channel: ping not sent (%s)", type(e).__name__)
 
     def _lost_to_silence(self, why: str) -> None:

@@ -238,22 +238,26 @@ class MediaLink:
         """While live, watches the packets the path receives (see :mod:`.dark_path`); when
         they come back after the path was down (a blackout, or livekit resuming the room), the
         track's mute is refreshed, so that the media server forwards the input again at once.
-        Ends with the link; a track being torn down ends it too."""
+        Ends with the link."""
         loop = asyncio.get_running_loop()
         path = dark_path.DarkPath()
+        captured = -1  # the source's count of frames captured, at the last look
         while not self._closed:
             await asyncio.sleep(dark_path.POLL)
-            if self._switch.muted:
-                path.forget()  # nothing sent; an unmute refreshes the track anyway
+            before, captured = captured, self._source.stats["captured"]
+            if self._switch.muted or captured == before:
+                # Nothing sent (muted, or the app captured nothing since the last look): no
+                # feedback is due, and a still count says nothing. An unmute refreshes anyway.
+                path.forget()
                 continue
             if self._room.rtc.connection_state != rtc.ConnectionState.CONN_CONNECTED:
                 path.down(loop.time())  # livekit is resuming: down, for sure
                 continue
             try:
                 received = packets_received(await self._room.call(track.get_stats()))
-            except Exception as e:
-                log.debug("path watch: no stats for the published track (%r); it ends", e)
-                return
+            except Exception as e:  # a track being torn down or republished: look again later
+                log.debug("path watch: no stats for the published track (%r)", e)
+                continue
             if received is None:
                 continue
             dark_for = path.observe(loop.time(), received)
@@ -329,16 +333,17 @@ class MediaLink:
                 capture_rest(source.rtc_source, source.width, source.height)
 
         def capture() -> bool:
+            # Muted both ways: a track told muted (the media server drops what it sends) and a
+            # gate closed (no frame of the app's follows the rest frame).
             return self._switch.run_if_muted(capture_black)
 
         try:
             rested = await rest(track, capture, size)
-        except Exception as e:  # a track torn down has no stats
+            _trace.mark("client.rested", ok=rested)
+            if rested:
+                await settle_rate(capture)
+        except Exception as e:  # a track torn down has no stats; a source closed under it
             log.debug("the encoder's rest ended early: %r", e)
-            return
-        _trace.mark("client.rested", ok=rested)
-        if rested:
-            await settle_rate(capture)
 
 
 # What the source's frames carry (frame ids too: the service may drop them, as Decart's does).

@@ -84,8 +84,14 @@ class MuteSwitch:
         no unmute can slip in between a shutdown's mute and its teardown."""
         with self._lock:
             if muted:
+                was_live = not self._gate.muted
                 self._gate.mute()
+                changes = self.track_changes
                 self._sync_track()
+                if was_live and self.track_changes == changes and self._track_muted is True:
+                    # The track was muted already, by a refresh (see refresh_track): it is
+                    # now muted for good, and rests as after any mute of a live track.
+                    self._rest()
             else:
                 if self._closed:
                     raise SessionClosedError("the session is disconnected; connect a new one")
@@ -111,7 +117,8 @@ class MuteSwitch:
         live: Callable[[], None] = _nothing,
     ) -> None:
         """A new track, before it is published: it starts in the gate's state. ``rest()`` is
-        called each time the track is muted after it was live, with the track muted already
+        called each time the track is muted for good after it was live (a refresh is not), with
+        the track muted already
         (the media link then has the encoder rest on a small frame: see
         :mod:`~warmrtc._media.keepalive`), ``live()`` each time it is unmuted; neither may
         block (they run in the caller's thread, holding the switch)."""
@@ -146,9 +153,10 @@ class MuteSwitch:
             return True
 
     def run_if_muted(self, action: Callable[[], None]) -> bool:
-        """Runs ``action`` while holding the switch, only if muted; True if it ran."""
+        """Runs ``action`` while holding the switch, only if muted both ways (the gate closed
+        and the track, if there is one, told muted); True if it ran."""
         with self._lock:
-            if not self._gate.muted:
+            if not self._gate.muted or (self._track is not None and self._track_muted is False):
                 return False
             action()
             return True
@@ -175,8 +183,8 @@ class MuteSwitch:
     def _tell(self, track: Track, muted: bool) -> None:
         if muted:
             track.mute()
-            if self._track_muted is False:  # it was live: its encoder rests (see attach)
-                self._rest()
+            if self._track_muted is False and self._gate.muted:
+                self._rest()  # it was live and is muted for good: its encoder rests (see attach)
         else:
             track.unmute()
             _trace.mark("client.track_unmute")
