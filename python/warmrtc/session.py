@@ -327,8 +327,14 @@ async def _connect(source: VideoSource, config: SessionConfig, start_muted: bool
     started = time.monotonic()
     try:
         await session._life.connect(session._link)
-    except WarmrtcError as e:
-        e.connect_steps = session.connect_steps
+    except BaseException as e:
+        # The source is the app's again at once (muted), even while the failed session's
+        # clean-up goes on in the background (on the blocking API's loop, say): a connect
+        # right after this one may take it.
+        session._switch.release()
+        detach(source, session._switch)
+        if isinstance(e, WarmrtcError):
+            e.connect_steps = session.connect_steps
         raise
     session._connected(time.monotonic() - started)
     return session

@@ -38,6 +38,18 @@ class Gate(Protocol):
     def unmute(self) -> None: ...
 
 
+class _ReleasedGate:
+    """What a released switch holds instead of the source's gate: muted, and inert."""
+
+    muted = True
+
+    def mute(self) -> None:
+        pass
+
+    def unmute(self) -> None:
+        pass
+
+
 class Track(Protocol):
     """A LiveKit local track: ``mute()``/``unmute()`` signal the media server."""
 
@@ -109,6 +121,14 @@ class MuteSwitch:
         with self._lock:
             self._closed = True
         self.set(True)
+
+    def release(self) -> None:
+        """Closes the switch and lets go of the gate: the source is the app's again, and a
+        shutdown still on its way can no longer touch it (a failed connect gives the source
+        back at once, while its clean-up goes on in the background). Idempotent."""
+        self.close()
+        with self._lock:
+            self._gate = _ReleasedGate()
 
     def attach(
         self,
