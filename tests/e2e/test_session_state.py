@@ -157,12 +157,19 @@ print("done", flush=True)
 
 def test_an_app_that_returns_without_disconnecting_exits_quietly(emulator_url: str) -> None:
     proc = subprocess.run(
-        [sys.executable, "-c", QUIET_EXIT_SCRIPT, API_KEY, emulator_url],
+        [sys.executable, "-X", "dev", "-c", QUIET_EXIT_SCRIPT, API_KEY, emulator_url],
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "connected" in proc.stdout and "done" in proc.stdout
-    for noise in ("reconnecting", "Event loop is closed", "Traceback", "WARNING", "ERROR"):
+    for noise in (
+        "reconnecting",
+        "Event loop is closed",
+        "Traceback",
+        "WARNING",
+        "ERROR",
+        "Unclosed",
+    ):
         assert noise not in proc.stderr, proc.stderr[-3000:]

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .. import _trace
+from .._media.native_call import outcome, run_to_end
 from .._media.rtc_frame import GeneratedFrame
 from .._protocol.endpoints import stream_url
 from .._version import __version__ as _version
@@ -226,14 +227,16 @@ class ServiceLink:
         # The control channel closes first, and the room is left once the model's participant
         # has (bounded): the service ends the model when the channel closes, and a room left
         # with the model still in it stays in livekit's memory for good (see MediaLink.close).
-        closing = asyncio.ensure_future(control.close()) if control is not None else None
+        # The close runs to its end (bounded) even when the loop is ending (asyncio.run()
+        # cancels every task left): cut short, it would leave aiohttp's connection unclosed.
+        closing = run_to_end(control.close()) if control is not None else None
         try:
             if media is not None:
                 await media.close(wait_native=wait_native)
         finally:
             self._media = None
             if closing is not None:
-                await asyncio.shield(closing)
+                await outcome(closing)
 
     # ---- what the service says -----------------------------------------------------------
 
