@@ -1,4 +1,5 @@
-"""run_to_end: a call that neither a cancelled caller nor an ending loop can stop half-way."""
+"""run_to_end: a call that neither a cancelled caller nor an ending loop can stop half-way,
+and whose own timeouts still bound it."""
 
 from __future__ import annotations
 
@@ -73,3 +74,44 @@ def test_a_failed_call_nobody_awaits_is_not_reported_at_loop_end() -> None:
 
     asyncio.run(main())
     assert reported == []
+
+
+def test_a_timeout_inside_the_call_still_ends_its_block() -> None:
+    async def main() -> tuple[bool, str | None]:
+        release = asyncio.Event()
+
+        async def call() -> str:
+            try:
+                async with asyncio.timeout(0.1):
+                    await release.wait()
+            except TimeoutError:
+                return "timed out"
+            return "released"
+
+        task = run_to_end(call())
+        done, _ = await asyncio.wait({task}, timeout=2)
+        release.set()  # an unbounded call ends here: a failing test ends too
+        return bool(done), await outcome(task)
+
+    timed, value = asyncio.run(main())
+    assert timed and value == "timed out"
+
+
+def test_wait_for_inside_the_call_is_bounded_too() -> None:
+    async def main() -> tuple[bool, str]:
+        release = asyncio.Event()
+
+        async def call() -> str:
+            try:
+                await asyncio.wait_for(release.wait(), 0.1)
+            except TimeoutError:
+                return "timed out"
+            return "released"
+
+        task = run_to_end(call())
+        done, _ = await asyncio.wait({task}, timeout=2)
+        release.set()
+        return bool(done), await outcome(task)
+
+    timed, value = asyncio.run(main())
+    assert timed and value == "timed out"

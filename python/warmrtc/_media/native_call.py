@@ -14,17 +14,26 @@ the call's value or error as a pair, never with an exception: nobody may be awai
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
 
+# asyncio.timeout() (and wait_for, built on it from 3.12 on) bounds its block by cancelling the
+# task it runs in: the one cancel a task that runs to its end must still obey, or every bound
+# inside the call is gone (a leave's, a close's) and the loop's end waits for ever.
+_TIMEOUT_EXPIRED = asyncio.timeouts.Timeout._on_timeout.__code__  # type: ignore[attr-defined]
+
+
 class _RunsToEnd(asyncio.Task):  # type: ignore[type-arg]
-    """A task that ignores cancel(): whoever awaits it through a shield may give up, but the
-    call itself always finishes."""
+    """A task that ignores cancel() from outside: whoever awaits it through a shield may give
+    up, but the call itself always finishes. A timeout inside the call still ends its block."""
 
     def cancel(self, msg: Any = None) -> bool:
+        if sys._getframe(1).f_code is _TIMEOUT_EXPIRED:
+            return super().cancel(msg)
         return False
 
 
