@@ -157,7 +157,8 @@ def test_unmuted_session_without_captures_is_billed_for_keepalives(emulator_url:
 
 def test_a_warm_session_ends_the_keepalive_it_would_encode_for_nothing(emulator_url: str) -> None:
     """livekit's keepalive frames are encoded and sent even for a muted track: a warm session
-    lets a few out (they keep unmute instant), then ends them, so it idles at ~0 CPU."""
+    ends them as soon as its track is published (with a small rest frame of its own, which
+    keeps unmute instant), so it idles at ~0 CPU."""
     source = warmrtc.VideoSource(WIDTH, HEIGHT, "bgr24")
 
     async def frames_sent(track: object) -> int:
@@ -185,7 +186,7 @@ def test_a_warm_session_ends_the_keepalive_it_would_encode_for_nothing(emulator_
         sent, idle = asyncio.run(asyncio.wait_for(run(), 60))
     finally:
         source.close()
-    assert sent >= 1, "the keepalive never ran: the encoder would start cold at unmute"
+    assert sent >= 1, "nothing was ever sent: the encoder would start cold at unmute"
     assert idle["frames_received"] == 0 and idle["billed_seconds"] == 0, idle
 
 

@@ -5,9 +5,11 @@
 Connects muted at 640x360 and stays warm WARM seconds, then CYCLES times: unmutes, watches its
 published track's counters every few milliseconds until the first frame after the unmute is
 encoded, waits for a generated frame, stays live LIVE seconds and mutes for PAUSED seconds.
-Prints one JSON line: for each unmute, how many keyframes were encoded and keyframe requests
-(PLI) received by the time its first frame was encoded (counted from the unmute), and the ms
-to that frame and to the first generated frame.
+Prints one JSON line: the ms from connect()'s return until the muted track's encoder rested
+(encoded a frame of the rest size) while warm (None: not within WARM), and for each unmute, how
+many keyframes were encoded and keyframe requests (PLI) received by the time its first frame
+was encoded (counted from the unmute), and the ms to that frame and to the first generated
+frame. The camera captures from before connect(), as an app's often does.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import time
 from typing import Any
 
 import warmrtc
+from warmrtc._media.keepalive import encoded_size, rest_size
 from warmrtc.local.demo import Camera, moving_pattern
 
 WIDTH, HEIGHT = 640, 360
@@ -36,7 +39,12 @@ async def main(url: str, key: str, cycles: int, warm: float, live: float, paused
     source = warmrtc.VideoSource(WIDTH, HEIGHT, fps=30)
     camera = Camera(source, moving_pattern(WIDTH, HEIGHT), fps=30, max_seconds=120)
     camera.start()
+    for _ in range(500):  # until a frame went through: capturing before connect(), for sure
+        if source.stats["converted"]:
+            break
+        await asyncio.sleep(0.01)
     unmutes: list[dict[str, float]] = []
+    rested_ms: float | None = None
     try:
         async with warmrtc.connect(source, api_key=key, base_url=url, start_muted=True) as s:
             generated = asyncio.Event()
@@ -46,9 +54,15 @@ async def main(url: str, key: str, cycles: int, warm: float, live: float, paused
                     generated.set()
 
             reader = asyncio.create_task(collect())
-            await asyncio.sleep(warm)
+            connected = time.monotonic()
             track = s._link.media._track  # type: ignore[union-attr]
             assert track is not None
+            while (waited := time.monotonic() - connected) < warm:
+                if rested_ms is None and encoded_size(await track.get_stats()) == rest_size(
+                    WIDTH, HEIGHT
+                ):
+                    rested_ms = waited * 1000
+                await asyncio.sleep(0.01)
             for _ in range(cycles):
                 encoded, keys, plis = counters(await track.get_stats())
                 generated.clear()
@@ -79,7 +93,7 @@ async def main(url: str, key: str, cycles: int, warm: float, live: float, paused
         camera.stop.set()
         camera.join(5)
         source.close()
-    print(json.dumps({"unmutes": unmutes}), flush=True)
+    print(json.dumps({"rested_ms": rested_ms, "unmutes": unmutes}), flush=True)
 
 
 if __name__ == "__main__":

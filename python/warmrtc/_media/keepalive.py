@@ -4,18 +4,20 @@ encoder rests.
 Until a source's first capture, livekit pushes a black frame into it every 100 ms, and a muted
 track still encodes and sends them (the media server drops them). Both ends of a session
 publish muted ahead of their first real frame (the client while warm, the emulated model until
-it generates): a few keepalive frames get the encoder running and the server registering the
-stream, which is what makes the first real frame go out at once; after those, one black frame
-of our own ends the keepalive.
+it generates), and both end the keepalive with a frame of their own.
 
-The client's is small on purpose (:func:`rest`): its encoder then runs at a size no real frame
-has, and the first real frame after the unmute is of another size, at which libwebrtc sets the
-encoder up afresh and encodes a keyframe. The media server forwards a resumed track from a
-keyframe only; without one it drops the first frames, asks the sender for one (a PLI) and waits
-for it, a round trip to the client. The same rest follows every mute of a live track. Starting
-afresh also starts the H.264 encoder's frame-rate statistics afresh, so a mute's gap in the
-frames' timestamps never reaches them (OpenH264's "Actual input framerate ... is different"
-notes), as long as the rest lasted a few seconds (see :func:`settle_rate`).
+The client's is small on purpose (:func:`rest`), and captured as soon as its track is
+published: its encoder then runs at a size no real frame has, and the first real frame after
+the unmute is of another size, at which libwebrtc sets the encoder up afresh and encodes a
+keyframe. The media server forwards a resumed track from a keyframe only; without one it drops
+the first frames, asks the sender for one (a PLI) and waits for it, a round trip to the client.
+The rest frame also gets the encoder running and the server receiving the stream before the
+unmute, which an app that captured before connecting would otherwise leave undone (its first
+frame ends livekit's keepalive before the track is published: the first start then cost
+~130 ms more). The same rest follows every mute of a live track. Starting afresh also starts
+the H.264 encoder's frame-rate statistics afresh, so a mute's gap in the frames' timestamps
+never reaches them (OpenH264's "Actual input framerate ... is different" notes), as long as the
+rest lasted a few seconds (see :func:`settle_rate`).
 
 The emulated model ends its keepalive with a black frame of its own size (:func:`end_keepalive`)
 and opens its output while idle; the media server then keeps asking it for a keyframe, and its

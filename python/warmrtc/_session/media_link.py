@@ -1,7 +1,7 @@
 """MediaLink: one join of the LiveKit room: the published input track and the model's output.
 
-It joins the room, publishes the source's track (muted first when the switch is muted), ends
-livekit's keepalive of a warm track, attaches a reader to every output track of the model and
+It joins the room, publishes the source's track (muted first when the switch is muted), has
+a muted track's encoder rest, attaches a reader to every output track of the model and
 tears all of that down. The mute state itself belongs to the :class:`MuteSwitch`; what happens
 here is reported to a :class:`MediaListener` (the session's link).
 """
@@ -17,7 +17,7 @@ from livekit.rtc.participant import PublishTrackError
 
 from .. import _trace
 from .._media import dark_path
-from .._media.keepalive import capture_rest, rest, rest_size, sent_more_than, settle_rate
+from .._media.keepalive import REST_TRIES, capture_rest, rest, rest_size, settle_rate
 from .._media.model_output import ModelOutput
 from .._media.room import Room
 from .._media.rtc_frame import GeneratedFrame
@@ -29,8 +29,9 @@ from .mute import MuteSwitch
 
 log = logging.getLogger("warmrtc")
 
-KEEPALIVE_FRAMES = 3  # livekit keepalive frames a warm track sends before we end them
-KEEPALIVE_SETTLE = 3.0  # seconds to wait for them at most
+# Rest frames a newly published muted track captures at most, one every REST_SETTLE, until its
+# encoder took one (~3 s in all).
+FIRST_REST_TRIES = 20
 # A published track must start sending within this many seconds of the app's first frame, or
 # the room's media counts as lost. livekit-server stops reading a participant's signalling when
 # more than 200 requests queue up (e.g. a burst of ICE candidates from a process joining many
@@ -88,7 +89,6 @@ class MediaLink:
             expecting=lambda: not switch.muted,  # live: the model generates
             on_dropped=listener.dropped,
         )
-        self._keepalive: asyncio.Task[None] | None = None
         self._resting: asyncio.Task[None] | None = None  # the encoder's rest after a mute
         self._watchers: set[asyncio.Task[None]] = set()  # tracing only
         self._loop = asyncio.get_running_loop()
@@ -133,7 +133,14 @@ class MediaLink:
         self._media_check = loop.create_task(self._check_media(track), name="warmrtc-media-check")
         self._path_watch = loop.create_task(self._watch_path(track), name="warmrtc-path-watch")
         if self._switch.muted:
-            self._keepalive = loop.create_task(self._end_keepalive(track), name="warmrtc-keepalive")
+            # The encoder rests at once (see :mod:`.keepalive`). The rest frames end livekit's
+            # keepalive too, unless the app's frames have: an app that captured before
+            # connecting ended it before the track was published, and then nothing at all
+            # reached the encoder until the rest. Its transport comes up a few round trips
+            # after publishing, hence more tries than after a mute.
+            self._resting = loop.create_task(
+                self._rest(track, tries=FIRST_REST_TRIES), name="warmrtc-rest"
+            )
         self._output.attach_subscribed()  # the model may have published before we joined
 
     async def close(self, *, wait_native: bool) -> None:
@@ -147,7 +154,7 @@ class MediaLink:
         self._closed = True
         self._switch.detach()
         tasks = self._output.stop()
-        tasks_of_ours = (self._keepalive, self._media_check, self._path_watch, self._resting)
+        tasks_of_ours = (self._media_check, self._path_watch, self._resting)
         for task in (*tasks_of_ours, *self._watchers):
             if task is not None:
                 task.cancel()
@@ -269,25 +276,7 @@ class MediaLink:
                 )
                 _trace.mark("client.track_refreshed", dark_s=round(dark_for, 2))
 
-    # ---- livekit's keepalive -----------------------------------------------------------------
-
-    async def _end_keepalive(self, track: rtc.LocalVideoTrack) -> None:
-        """Stops livekit's keepalive once it has done its work (see :mod:`.keepalive`): once
-        a few keepalive frames are out, the encoder rests on a small black frame of our own,
-        in the still muted track. Those first frames keep unmute instant (the encoder is
-        running and the server has seen the stream); sending them for as long as the session
-        stays warm is CPU for nothing."""
-        try:
-            await sent_more_than(
-                track,
-                KEEPALIVE_FRAMES - 1,
-                poll=0.1,
-                timeout=KEEPALIVE_SETTLE,
-                until=lambda: not self._switch.muted,  # unmuted: the app's frames end it
-            )
-        except Exception:
-            return  # a track being torn down has no stats
-        await self._rest(track)
+    # ---- the muted encoder's rest ----------------------------------------------------------
 
     def _rest_soon(self) -> None:
         """The switch muted the live track (in the muting thread, holding its lock): its
@@ -322,7 +311,7 @@ class MediaLink:
             self._resting.cancel()
         self._resting = self._loop.create_task(self._rest(track), name="warmrtc-rest")
 
-    async def _rest(self, track: rtc.LocalVideoTrack) -> None:
+    async def _rest(self, track: rtc.LocalVideoTrack, *, tries: int = REST_TRIES) -> None:
         """The encoder rests on a small frame while muted, so that the first frame after the
         next unmute is a keyframe (see :mod:`~warmrtc._media.keepalive`)."""
         source = self._source
@@ -338,7 +327,7 @@ class MediaLink:
             return self._switch.run_if_muted(capture_black)
 
         try:
-            rested = await rest(track, capture, size)
+            rested = await rest(track, capture, size, tries=tries)
             _trace.mark("client.rested", ok=rested)
             if rested:
                 await settle_rate(capture)
