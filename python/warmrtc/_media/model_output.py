@@ -20,6 +20,7 @@ import asyncio
 import concurrent.futures
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from livekit import rtc
@@ -68,10 +69,17 @@ class ModelOutput:
         # subscribed anew comes back as a new object with the same sid, and is read in turn.
         self.tracks: list[rtc.Track] = []
         self._stopped = False
+        self._last_frame_at: float | None = None  # time.monotonic(), on the receive thread
         self._stopping: list[asyncio.Task[None]] = []  # the end of the receive thread, awaited
         self._room = room
         room.on("track_subscribed", self._subscribed)
         room.on("track_published", self._published)
+
+    @property
+    def last_frame_at(self) -> float | None:
+        """When a generated frame last reached the receive thread (``time.monotonic()``),
+        whether or not the app's reader kept it; None before the first."""
+        return self._last_frame_at
 
     @property
     def current_tracks(self) -> list[rtc.Track]:
@@ -149,6 +157,7 @@ class ModelOutput:
     async def _read(self, track: rtc.Track, first: threading.Event) -> None:
         # On the receive thread.
         async for frame in generated_frames(track, self._format, on_dropped=self._on_dropped):
+            self._last_frame_at = time.monotonic()
             if not first.is_set():
                 first.set()
                 _trace.mark("client.output_frame")

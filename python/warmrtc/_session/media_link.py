@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any, Protocol
 
 from livekit import rtc
 from livekit.rtc.participant import PublishTrackError
 
 from .. import _trace
-from .._media import dark_path
+from .._media import dark_path, output_freeze
 from .._media.keepalive import REST_TRIES, capture_rest, rest, rest_size, settle_rate
 from .._media.model_output import ModelOutput
 from .._media.room import Room
@@ -39,6 +40,8 @@ FIRST_REST_TRIES = 20
 # ends, and nothing says so.
 MEDIA_PROOF = 15.0
 MEDIA_CHECK_INTERVAL = 0.5
+REFRESH_GAP = 1.0  # seconds at least between two refreshes of the track's mute
+CAPTURING_WITHIN = 0.5  # seconds since the app's last capture during which it counts as capturing
 # A leave waits this long at most for the model's participant to leave the room first: the
 # service ends it once the control channel closes, and livekit keeps for good what it knew of a
 # participant still publishing when the room is left (see warmrtc._media.room).
@@ -94,6 +97,8 @@ class MediaLink:
         self._loop = asyncio.get_running_loop()
         self._media_check: asyncio.Task[None] | None = None
         self._path_watch: asyncio.Task[None] | None = None
+        self._output_watch: asyncio.Task[None] | None = None
+        self._refreshed_at = -float("inf")  # time.monotonic() of the track's last refresh
         self._closed = False
         self._resuming = False  # livekit is resuming the room by itself
         room = self._room.rtc
@@ -132,6 +137,9 @@ class MediaLink:
         loop = asyncio.get_running_loop()
         self._media_check = loop.create_task(self._check_media(track), name="warmrtc-media-check")
         self._path_watch = loop.create_task(self._watch_path(track), name="warmrtc-path-watch")
+        self._output_watch = loop.create_task(
+            self._watch_output(track), name="warmrtc-output-watch"
+        )
         if self._switch.muted:
             # The encoder rests at once (see :mod:`.keepalive`). The rest frames end livekit's
             # keepalive too, unless the app's frames have: an app that captured before
@@ -154,7 +162,7 @@ class MediaLink:
         self._closed = True
         self._switch.detach()
         tasks = self._output.stop()
-        tasks_of_ours = (self._media_check, self._path_watch, self._resting)
+        tasks_of_ours = (self._media_check, self._path_watch, self._output_watch, self._resting)
         for task in (*tasks_of_ours, *self._watchers):
             if task is not None:
                 task.cancel()
@@ -268,13 +276,60 @@ class MediaLink:
             if received is None:
                 continue
             dark_for = path.observe(loop.time(), received)
-            if dark_for is not None and not self._closed and self._switch.refresh_track():
+            if dark_for is not None and self._refresh_track():
                 log.info(
                     "the media path was down for %.1f s and is back: track refreshed, so that "
                     "the media server forwards it at once",
                     dark_for,
                 )
                 _trace.mark("client.track_refreshed", dark_s=round(dark_for, 2))
+
+    def _refresh_track(self) -> bool:
+        """Refreshes the track's mute (see :mod:`.dark_path`), unless it was refreshed less than
+        REFRESH_GAP seconds ago: the path watch and the output watch can both see the end of a
+        blackout, and one keyframe request is enough. True if refreshed."""
+        now = time.monotonic()
+        if self._closed or now - self._refreshed_at < REFRESH_GAP:
+            return False
+        if not self._switch.refresh_track():
+            return False
+        self._refreshed_at = now
+        return True
+
+    async def _watch_output(self, track: rtc.LocalVideoTrack) -> None:
+        """While live and the app captures, watches the model's output (see
+        :mod:`.output_freeze`): when it stops while the path is alive, the track's mute is
+        refreshed, so that the media server asks for a keyframe at once. Ends with the link."""
+        freeze = output_freeze.OutputFreeze()
+        captured, captured_at = -1, -float("inf")  # the source's count, and when it last moved
+        while not self._closed:
+            await asyncio.sleep(output_freeze.POLL)
+            now = time.monotonic()
+            if (count := self._source.stats["captured"]) != captured:
+                captured, captured_at = count, now
+            connected = self._room.rtc.connection_state == rtc.ConnectionState.CONN_CONNECTED
+            capturing = now - captured_at <= CAPTURING_WITHIN
+            if self._switch.muted or not capturing or not connected:
+                freeze.forget()
+                continue
+            last = self._output.last_frame_at
+            if last is None or not freeze.late(now, last):
+                continue
+            try:
+                received = packets_received(await self._room.call(track.get_stats()))
+            except Exception as e:  # a track being torn down or republished: look again later
+                log.debug("output watch: no stats for the published track (%r)", e)
+                continue
+            if received is None:
+                continue
+            frozen = freeze.observe(time.monotonic(), last, received)
+            if frozen is not None and self._refresh_track():
+                log.info(
+                    "no generated frame for %.1f s while the path is up: track refreshed, so "
+                    "that the model gets a keyframe at once",
+                    frozen,
+                )
+                _trace.mark("client.track_refreshed", frozen_s=round(frozen, 2))
 
     # ---- the muted encoder's rest ----------------------------------------------------------
 

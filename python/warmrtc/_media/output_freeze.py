@@ -1,0 +1,72 @@
+"""OutputFreeze: when the model's output froze while the app sends, and a keyframe is due.
+
+The model decodes the app's track: a frame it cannot complete (its packets lost, their
+retransmissions lost too, as on a congested or lossy uplink) leaves every frame after it
+undecodable until the next keyframe, and WebRTC's receiver asks for one only after three
+seconds without a decodable frame. The generated frames stop for those three seconds, while
+the app's frames go on reaching the media server. A session that sees its output stop while
+its path is alive refreshes its track's mute: the media server asks the client for a keyframe
+at once (see :mod:`.dark_path`), and the model decodes again a round trip later.
+
+A path that is dark (no packet comes back) is not frozen: that is :mod:`.dark_path`'s case.
+"""
+
+from __future__ import annotations
+
+FROZEN_AFTER = 0.35  # seconds without a generated frame while the app sends: frozen
+POLL = 0.1  # seconds between two looks
+REFRESH_EVERY = 1.0  # seconds between two refreshes of one freeze (a keyframe can be lost too)
+QUICK_REFRESHES = 3  # refreshes at REFRESH_EVERY; then every SLOW_REFRESH_EVERY
+SLOW_REFRESH_EVERY = 3.0  # WebRTC's receiver asks as often by itself
+
+
+class OutputFreeze:
+    """Fed the time of the last generated frame and the path's received-packet count; says
+    when the track is due a refresh. Plain logic: the caller reads the counters and keeps the
+    clock (one clock for both times)."""
+
+    def __init__(self, frozen_after: float = FROZEN_AFTER) -> None:
+        self._frozen_after = frozen_after
+        self._from: float | None = None  # since when output is expected
+        self._received: int | None = None  # the path's count when the freeze was first seen
+        self._refreshes = 0  # in this freeze
+        self._refreshed = -float("inf")
+
+    def forget(self) -> None:
+        """No output is expected for a while (muted, the app not capturing, the room
+        resuming); what came before says nothing of what comes next."""
+        self._from, self._received, self._refreshes = None, None, 0
+
+    def late(self, now: float, last_output: float | None) -> bool:
+        """Whether the output, expected at ``now``, is late enough to look at the path (the
+        caller then reads its count and calls :meth:`observe`). Output must have come since it
+        is expected: the first frame of a start is not this watch's business."""
+        if self._from is None:
+            self._from = now
+            return False
+        if last_output is None or last_output < self._from:
+            return False
+        if now - last_output < self._frozen_after:
+            self._received, self._refreshes = None, 0  # flowing
+            return False
+        return True
+
+    def observe(self, now: float, last_output: float, received: int) -> float | None:
+        """The path's received count at ``now``, the output being late: the seconds frozen
+        when a refresh is due now, else None. Due only while the path's count moves (alive),
+        and not more often than the interval allows."""
+        if self._received is None:
+            self._received = received  # a baseline: is the path alive?
+            return None
+        if received == self._received:
+            return None  # nothing came back since: the path may be dark
+        self._received = received
+        every = REFRESH_EVERY if self._refreshes < QUICK_REFRESHES else SLOW_REFRESH_EVERY
+        if now - self._refreshed < every:
+            return None
+        self._refreshed = now
+        self._refreshes += 1
+        return now - last_output
+
+
+__all__ = ["FROZEN_AFTER", "POLL", "OutputFreeze"]
