@@ -268,12 +268,7 @@ class MediaLink:
             if self._room.rtc.connection_state != rtc.ConnectionState.CONN_CONNECTED:
                 path.down(loop.time())  # livekit is resuming: down, for sure
                 continue
-            try:
-                received = packets_received(await self._room.call(track.get_stats()))
-            except Exception as e:  # a track being torn down or republished: look again later
-                log.debug("path watch: no stats for the published track (%r)", e)
-                continue
-            if received is None:
+            if (received := await self._packets_received(track, "path watch")) is None:
                 continue
             dark_for = path.observe(loop.time(), received)
             if dark_for is not None and self._refresh_track():
@@ -283,6 +278,14 @@ class MediaLink:
                     dark_for,
                 )
                 _trace.mark("client.track_refreshed", dark_s=round(dark_for, 2))
+
+    async def _packets_received(self, track: rtc.LocalVideoTrack, who: str) -> int | None:
+        """The packets the published track's path received (None: no figure now)."""
+        try:
+            return packets_received(await self._room.call(track.get_stats()))
+        except Exception as e:  # a track being torn down or republished: look again later
+            log.debug("%s: no stats for the published track (%r)", who, e)
+            return None
 
     def _refresh_track(self) -> bool:
         """Refreshes the track's mute (see :mod:`.dark_path`), unless it was refreshed less than
@@ -315,12 +318,7 @@ class MediaLink:
             last = self._output.last_frame_at
             if last is None or not freeze.late(now, last):
                 continue
-            try:
-                received = packets_received(await self._room.call(track.get_stats()))
-            except Exception as e:  # a track being torn down or republished: look again later
-                log.debug("output watch: no stats for the published track (%r)", e)
-                continue
-            if received is None:
+            if (received := await self._packets_received(track, "output watch")) is None:
                 continue
             frozen = freeze.observe(time.monotonic(), last, received)
             if frozen is not None and self._refresh_track():
