@@ -150,7 +150,7 @@ def test_the_track_rests_after_each_mute_of_a_live_track_and_reports_going_live(
             rest=lambda: seen.append(f"rest, track muted={track.muted}"),
             live=lambda: seen.append(f"live, track muted={track.muted}"),
         )
-        assert seen == []  # the mute before publishing: the keepalive's end rests it
+        assert seen == []  # the mute before publishing: the media link rests it once published
         switch.published(track)
         switch.set(False)
         switch.set(True)

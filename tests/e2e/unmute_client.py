@@ -43,6 +43,7 @@ async def main(url: str, key: str, cycles: int, warm: float, live: float, paused
         if source.stats["converted"]:
             break
         await asyncio.sleep(0.01)
+    assert source.stats["converted"], "the camera captured nothing in 5 s"
     unmutes: list[dict[str, float]] = []
     rested_ms: float | None = None
     try:

@@ -316,18 +316,22 @@ class MediaLink:
                 freeze.forget()
                 continue
             last = self._output.last_frame_at
-            if last is None or not freeze.late(now, last):
+            if last is None or not freeze.late(now, last, captured):
                 continue
             if (received := await self._packets_received(track, "output watch")) is None:
                 continue
-            frozen = freeze.observe(time.monotonic(), last, received)
-            if frozen is not None and self._refresh_track():
-                log.info(
-                    "no generated frame for %.1f s while the path is up: track refreshed, so "
-                    "that the model gets a keyframe at once",
-                    frozen,
-                )
-                _trace.mark("client.track_refreshed", frozen_s=round(frozen, 2))
+            now = time.monotonic()
+            if self._output.last_frame_at != last:
+                continue  # frames again while the stats were read: a refresh would cost one
+            if not freeze.due(now, received) or not self._refresh_track():
+                continue
+            freeze.refreshed(now)
+            log.info(
+                "no generated frame for %.1f s while the path is up: track refreshed, so that "
+                "the model gets a keyframe at once",
+                now - last,
+            )
+            _trace.mark("client.track_refreshed", frozen_s=round(now - last, 2))
 
     # ---- the muted encoder's rest ----------------------------------------------------------
 
