@@ -15,7 +15,8 @@ from __future__ import annotations
 
 FROZEN_AFTER = 0.35  # seconds without a generated frame while the app sends: frozen
 FROZEN_CAPTURES = 4  # ... and at least this many captures since the last generated frame
-POLL = 0.1  # seconds between two looks
+POLL = 0.1  # seconds between two looks while live
+IDLE_POLL = 0.5  # ... and while muted or not capturing (warm sessions idle for minutes)
 REFRESH_EVERY = 1.0  # seconds between two refreshes of one freeze (a keyframe can be lost too)
 QUICK_REFRESHES = 3  # refreshes at REFRESH_EVERY; then every SLOW_REFRESH_EVERY
 SLOW_REFRESH_EVERY = 3.0  # WebRTC's receiver asks as often by itself
@@ -84,4 +85,4 @@ class OutputFreeze:
         self._refreshes += 1
 
 
-__all__ = ["FROZEN_AFTER", "POLL", "OutputFreeze"]
+__all__ = ["FROZEN_AFTER", "IDLE_POLL", "POLL", "OutputFreeze"]

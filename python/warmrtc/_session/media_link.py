@@ -305,14 +305,16 @@ class MediaLink:
         refreshed, so that the media server asks for a keyframe at once. Ends with the link."""
         freeze = output_freeze.OutputFreeze()
         captured, captured_at = -1, -float("inf")  # the source's count, and when it last moved
+        watching = False  # at the last look: live and capturing (else looks are rarer)
         while not self._closed:
-            await asyncio.sleep(output_freeze.POLL)
+            await asyncio.sleep(output_freeze.POLL if watching else output_freeze.IDLE_POLL)
             now = time.monotonic()
             if (count := self._source.stats["captured"]) != captured:
                 captured, captured_at = count, now
             connected = self._room.rtc.connection_state == rtc.ConnectionState.CONN_CONNECTED
             capturing = now - captured_at <= CAPTURING_WITHIN
-            if self._switch.muted or not capturing or not connected:
+            watching = not self._switch.muted and capturing and connected
+            if not watching:
                 freeze.forget()
                 continue
             last = self._output.last_frame_at
