@@ -26,7 +26,7 @@ from warmrtc.local.driven import (
 from warmrtc.local.link import ClientLink
 
 SHORT, LONG = 3.0, 20.0
-BURSTS, BURST_S, BURST_LOSS = 3, 2.0, 0.5  # heavy upstream loss, a few times
+BURSTS, BURST_S, BURST_LOSS = 3, 2.0, 0.6  # heavy upstream loss, a few times
 BURST_BACK_S = 1.5  # generated frames again within this long after each burst ends (target 1 s)
 BACK_BOUND = 6.0  # seconds after the link returned: generating (or connected) again
 
